@@ -1,0 +1,188 @@
+//! The producer role: reserve the head frame, build in place, commit.
+
+use crate::error::{Corruption, RingError};
+use crate::frame::{FrameMeta, Status, offset};
+use crate::memory::Memory;
+use crate::ring::Ring;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// Fills frames of a ring in order (the kernel's side of a netlink RX ring,
+/// user space's side of a TX ring).
+///
+/// ```
+/// use ringlink_core::{Consumer, Geometry, HeapMemory, Producer, Ring};
+/// use std::sync::Arc;
+/// let g = Geometry::for_messages(64, 4).unwrap();
+/// let mem = Arc::new(HeapMemory::new(g.ring_size()));
+/// let mut tx = Producer::new(Ring::new(mem.clone(), 0, g).unwrap());
+/// let mut rx = Consumer::new(Ring::new(mem, 0, g).unwrap());
+/// tx.reserve().unwrap().expect("ring has room").write(b"hello").unwrap();
+/// let frame = rx.next().unwrap().expect("a message");
+/// assert_eq!(frame.payload(), b"hello");
+/// ```
+pub struct Producer<M> {
+    ring: Ring<M>,
+    head: u32,
+}
+
+impl<M: Memory> Producer<M> {
+    /// A producer starting at frame 0 of `ring`.
+    pub fn new(ring: Ring<M>) -> Producer<M> {
+        Producer { ring, head: 0 }
+    }
+
+    /// The ring this producer fills.
+    pub fn ring(&self) -> &Ring<M> {
+        &self.ring
+    }
+
+    /// Index of the frame the next reservation will try.
+    pub fn head(&self) -> u32 {
+        self.head
+    }
+
+    /// Whether [`Producer::reserve`] may find a frame: the head frame is
+    /// UNUSED or SKIP. A cheap, read-only check for wait loops.
+    pub fn has_room(&self) -> bool {
+        matches!(
+            Status::from_raw(self.ring.status(self.head).load(Acquire)),
+            Some(Status::Unused | Status::Skip) | None
+        )
+    }
+
+    /// Reserves the head frame for building a message in place.
+    ///
+    /// Steps over frames the consumer deferred (SKIP); `Ok(None)` when the
+    /// ring is full (the head frame is not UNUSED, or every frame is SKIP):
+    /// that is backpressure, not an error. A status no honest consumer
+    /// writes is reported as corruption and the frame is left alone.
+    pub fn reserve(&mut self) -> Result<Option<WriteGuard<'_, M>>, RingError> {
+        for _ in 0..self.ring.frame_nr() {
+            // Acquire: the consumer's reads of the old payload happen before
+            // our writes of the new one.
+            let raw = self.ring.status(self.head).load(Acquire);
+            match Status::from_raw(raw) {
+                Some(Status::Unused) => {
+                    self.ring.status(self.head).store(Status::Reserved.raw(), Relaxed);
+                    return Ok(Some(WriteGuard {
+                        index: self.head,
+                        meta: FrameMeta::default(),
+                        producer: self,
+                        done: false,
+                    }));
+                }
+                Some(Status::Skip) => self.head = self.ring.next_index(self.head),
+                Some(Status::Reserved | Status::Valid | Status::Copy) => return Ok(None),
+                None => {
+                    return Err(RingError::Corrupt {
+                        frame: self.head,
+                        kind: Corruption::UnknownStatus(raw),
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Publishes the head frame with `status` and `len` and moves on.
+    fn publish(&mut self, index: u32, status: Status, len: u32, meta: FrameMeta) {
+        let ring = &self.ring;
+        ring.word(index, offset::LEN).store(len, Relaxed);
+        ring.word(index, offset::GROUP).store(meta.group, Relaxed);
+        ring.word(index, offset::PID).store(meta.pid, Relaxed);
+        ring.word(index, offset::UID).store(meta.uid, Relaxed);
+        ring.word(index, offset::GID).store(meta.gid, Relaxed);
+        // Release: payload and header words are visible before the status.
+        ring.status(index).store(status.raw(), Release);
+        self.head = ring.next_index(index);
+    }
+}
+
+/// A reserved frame being built. Commit it, commit it as COPY, or abort it;
+/// dropping it without committing aborts it (VALID with length 0, which
+/// consumers release unseen), so a frame is never left RESERVED.
+pub struct WriteGuard<'a, M: Memory> {
+    producer: &'a mut Producer<M>,
+    index: u32,
+    meta: FrameMeta,
+    done: bool,
+}
+
+impl<M: Memory> WriteGuard<'_, M> {
+    /// Index of the reserved frame.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Bytes the payload area holds.
+    pub fn capacity(&self) -> usize {
+        self.producer.ring.capacity()
+    }
+
+    /// The whole payload area, to build the message in place.
+    pub fn buf(&mut self) -> &mut [u8] {
+        let ring = &self.producer.ring;
+        // SAFETY: the payload area of a frame inside the region (checked at
+        // ring construction); this side owns the frame while it is RESERVED,
+        // and `&mut self` makes this the only live view of it.
+        unsafe { std::slice::from_raw_parts_mut(ring.payload_ptr(self.index), ring.capacity()) }
+    }
+
+    /// Sets the group and credential words published with the frame.
+    pub fn set_meta(&mut self, meta: FrameMeta) {
+        self.meta = meta;
+    }
+
+    /// Publishes the first `len` bytes of the payload area (VALID).
+    /// A `len` of 0 publishes an empty frame, which consumers skip.
+    pub fn commit(mut self, len: usize) -> Result<(), RingError> {
+        self.done = true;
+        let capacity = self.capacity();
+        let (index, meta) = (self.index, self.meta);
+        if len > capacity {
+            self.producer.publish(index, Status::Valid, 0, meta);
+            return Err(RingError::TooLong { len, capacity });
+        }
+        self.producer.publish(index, Status::Valid, len as u32, meta);
+        Ok(())
+    }
+
+    /// Copies `data` into the frame and commits it.
+    pub fn write(mut self, data: &[u8]) -> Result<(), RingError> {
+        match self.buf().get_mut(..data.len()) {
+            Some(dst) => dst.copy_from_slice(data),
+            None => {
+                let capacity = self.capacity();
+                self.abort();
+                return Err(RingError::TooLong {
+                    len: data.len(),
+                    capacity,
+                });
+            }
+        }
+        self.commit(data.len())
+    }
+
+    /// Publishes the frame as COPY: the message of `len` bytes travels out of
+    /// band and the frame only keeps its place in ring order. Send the
+    /// out-of-band message before calling this.
+    pub fn commit_copy(mut self, len: u32) {
+        self.done = true;
+        let (index, meta) = (self.index, self.meta);
+        self.producer.publish(index, Status::Copy, len, meta);
+    }
+
+    /// Gives the frame up: published VALID with length 0.
+    pub fn abort(self) {
+        // Drop does it.
+    }
+}
+
+impl<M: Memory> Drop for WriteGuard<'_, M> {
+    fn drop(&mut self) {
+        if !self.done {
+            let (index, meta) = (self.index, self.meta);
+            self.producer.publish(index, Status::Valid, 0, meta);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! A ring placed in a memory region: bounds-checked access to frame headers
+//! (atomics) and payloads (raw bytes). The only module that turns addresses
+//! into references.
+
+use crate::error::RingError;
+use crate::frame::{HDRLEN, offset};
+use crate::geometry::Geometry;
+use crate::memory::Memory;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+
+/// One ring of frames inside a [`Memory`] region, at a byte offset.
+///
+/// Construction checks that every frame lies inside the region; from then on
+/// frame indices are kept below `frame_nr` by the producer and consumer, so
+/// no access can leave the region whatever the peer writes.
+pub struct Ring<M> {
+    mem: M,
+    base: NonNull<u8>,
+    geometry: Geometry,
+    per_block: u32,
+    /// `frame_size` divides `block_size`: frame `i` is at `i * frame_size`.
+    contiguous: bool,
+}
+
+// SAFETY: the ring only holds the region (which is Send/Sync if M is) and a
+// pointer into it; all shared accesses go through atomics or raw copies.
+unsafe impl<M: Memory + Send> Send for Ring<M> {}
+// SAFETY: as above; `&Ring` only gives atomic or raw-copy access to frames.
+unsafe impl<M: Memory + Sync> Sync for Ring<M> {}
+
+impl<M: Memory> Ring<M> {
+    /// Places a ring of `geometry` at byte `offset` of `mem`.
+    pub fn new(mem: M, offset: usize, geometry: Geometry) -> Result<Ring<M>, RingError> {
+        geometry.validate()?;
+        if geometry.frame_nr == 0 {
+            return Err(RingError::NoFrames);
+        }
+        let out = RingError::OutOfRegion {
+            offset,
+            ring_size: geometry.ring_size(),
+            region: mem.len(),
+        };
+        let end = offset.checked_add(geometry.ring_size()).ok_or(out.clone())?;
+        if end > mem.len() {
+            return Err(out);
+        }
+        let base = mem.as_ptr().wrapping_add(offset);
+        if base as usize % 16 != 0 {
+            return Err(RingError::Misaligned(base as usize));
+        }
+        let base = NonNull::new(base).ok_or(RingError::Misaligned(0))?;
+        let per_block = geometry.frames_per_block();
+        Ok(Ring {
+            mem,
+            base,
+            geometry,
+            per_block,
+            contiguous: per_block * geometry.frame_size == geometry.block_size,
+        })
+    }
+
+    /// The ring's geometry.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The memory region the ring lives in.
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// Number of frames.
+    pub fn frame_nr(&self) -> u32 {
+        self.geometry.frame_nr
+    }
+
+    /// Largest payload one frame holds.
+    pub fn capacity(&self) -> usize {
+        self.geometry.payload_capacity()
+    }
+
+    /// The index after `index`, wrapping.
+    #[inline]
+    pub(crate) fn next_index(&self, index: u32) -> u32 {
+        if index + 1 == self.geometry.frame_nr {
+            0
+        } else {
+            index + 1
+        }
+    }
+
+    /// Start of frame `index`. Callers keep `index < frame_nr`.
+    #[inline]
+    fn frame(&self, index: u32) -> *mut u8 {
+        debug_assert!(index < self.geometry.frame_nr);
+        let index = index.min(self.geometry.frame_nr - 1);
+        let offset = if self.contiguous {
+            index as usize * self.geometry.frame_size as usize
+        } else {
+            (index / self.per_block) as usize * self.geometry.block_size as usize
+                + (index % self.per_block) as usize * self.geometry.frame_size as usize
+        };
+        // In bounds: offset + frame_size <= ring_size, checked at construction.
+        self.base.as_ptr().wrapping_add(offset)
+    }
+
+    /// Header word at byte `field` of frame `index`.
+    #[inline]
+    pub(crate) fn word(&self, index: u32, field: usize) -> &AtomicU32 {
+        debug_assert!(field + 4 <= HDRLEN && field % 4 == 0);
+        let ptr = self.frame(index).wrapping_add(field) as *const AtomicU32;
+        // SAFETY: the frame lies inside the region (checked at construction,
+        // index clamped below frame_nr), frames start at multiples of 4 from a
+        // 16-aligned base so the word is aligned, the region outlives `&self`,
+        // and the peer only ever accesses these words atomically.
+        unsafe { &*ptr }
+    }
+
+    /// Status word of frame `index`: every protocol step goes through here.
+    #[inline]
+    pub(crate) fn status(&self, index: u32) -> &AtomicU32 {
+        crate::sync::yield_point();
+        self.word(index, offset::STATUS)
+    }
+
+    /// Payload area of frame `index`: `capacity()` bytes after the header.
+    #[inline]
+    pub(crate) fn payload_ptr(&self, index: u32) -> *mut u8 {
+        self.frame(index).wrapping_add(HDRLEN)
+    }
+
+    /// Raw header words of frame `index`, for tools that inspect a ring and
+    /// for tests that play a hostile peer. `None` past the last frame.
+    pub fn raw_header(&self, index: u32) -> Option<RawHeader<'_>> {
+        (index < self.geometry.frame_nr).then(|| RawHeader {
+            words: [
+                self.word(index, offset::STATUS),
+                self.word(index, offset::LEN),
+                self.word(index, offset::GROUP),
+                self.word(index, offset::PID),
+                self.word(index, offset::UID),
+                self.word(index, offset::GID),
+            ],
+        })
+    }
+}
+
+/// The six atomic header words of one frame (see [`Ring::raw_header`]).
+pub struct RawHeader<'a> {
+    /// status, len, group, pid, uid, gid.
+    pub words: [&'a AtomicU32; 6],
+}
+
+impl RawHeader<'_> {
+    /// The status word.
+    pub fn status(&self) -> &AtomicU32 {
+        self.words[0]
+    }
+    /// The length word.
+    pub fn len(&self) -> &AtomicU32 {
+        self.words[1]
+    }
+}
