@@ -158,13 +158,20 @@ impl<'a, M: Memory> Message<'a, M> {
         self.out_of_band.is_some()
     }
 
-    /// Defers the message: its frame stays SKIP until the handle is released.
-    pub fn defer(self) -> Deferred {
-        let mut handle = self.frame.defer();
-        if let Some(bytes) = self.out_of_band {
-            handle.attach_out_of_band(bytes.into());
+    /// Defers the message: its frame stays SKIP until the handle is
+    /// released. Refused (the message comes back) when the ring cannot spare
+    /// another frame ([`Consumer::can_defer`]).
+    pub fn defer(self) -> Result<Deferred, Self> {
+        let out_of_band = self.out_of_band;
+        match self.frame.defer() {
+            Ok(mut handle) => {
+                if let Some(bytes) = out_of_band {
+                    handle.attach_out_of_band(bytes.into());
+                }
+                Ok(handle)
+            }
+            Err(frame) => Err(Message { frame, out_of_band }),
         }
-        handle
     }
 }
 

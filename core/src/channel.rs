@@ -47,20 +47,22 @@ unsafe impl Memory for ChannelMemory {
 /// Creates a connected sender and receiver over one ring of `geometry`.
 pub fn channel(geometry: Geometry, spin: SpinPolicy) -> Result<(Sender, Receiver), RingError> {
     let shared = Arc::new(ChannelMemory {
-        ring: HeapMemory::new(geometry.ring_size()),
+        // The frames, then the producer's skip cursor.
+        ring: HeapMemory::new(geometry.ring_size() + 64),
         data: DoorbellWords::new(),
         space: DoorbellWords::new(),
         out_of_band: Mutex::new(VecDeque::new()),
         sender_gone: AtomicBool::new(false),
         receiver_gone: AtomicBool::new(false),
     });
+    let ring = || Ring::new(shared.clone(), 0, geometry)?.with_skip_cursor(geometry.ring_size());
     let sender = Sender {
-        producer: Producer::new(Ring::new(shared.clone(), 0, geometry)?),
+        producer: Producer::new(ring()?),
         shared: shared.clone(),
         spin,
     };
     let receiver = Receiver {
-        consumer: Consumer::new(Ring::new(shared.clone(), 0, geometry)?),
+        consumer: Consumer::new(ring()?),
         shared,
         spin,
         out_of_band: Box::default(),

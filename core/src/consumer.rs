@@ -2,45 +2,58 @@
 //!
 //! # Deferred frames and when SKIP turns back into UNUSED
 //!
-//! A deferred frame is marked SKIP and both sides step over it. Releasing
-//! its handle must not store UNUSED at once: if the producer already stepped
-//! over the SKIP frame in this lap and the consumer has not, the consumer
-//! would then wait on an UNUSED frame the producer will only fill a lap later,
-//! after newer messages (a stall, then reordering). So a released handle only
-//! marks the frame locally; the consumer stores UNUSED when it is safe, that
-//! is, for the released frames it stepped over before the next frame the
-//! producer filled: the producer passed them on its way to that frame and
-//! cannot pass them again before the consumer releases that frame. When every
-//! frame is SKIP (the producer is stuck), exactly one released frame is
-//! reclaimed, so both sides meet on it.
+//! A deferred frame is marked SKIP and both sides step over it. Storing
+//! UNUSED when its handle is released would race the producer: if the
+//! producer already stepped over the frame in the lap the consumer is about
+//! to visit it in, the consumer waits on a frame that is filled a lap late,
+//! after newer messages; if the consumer stepped over it before the producer
+//! did, the producer fills it and the consumer reads it a lap late. Both
+//! reorder messages (this crate's tests found both).
+//!
+//! So both sides count absolute positions (frames passed since the start),
+//! the producer announces each SKIP frame it steps over in the ring's skip
+//! cursor (store, then re-read the status), and a released frame stays SKIP
+//! until the consumer holds a filled frame at position `Y`. The producer
+//! cannot then get past `Y + N`, so the released frame's next visit `X`
+//! (between `Y` and `Y + N`) is the only one in play: the consumer stores
+//! UNUSED, reads the cursor, and if the producer announced passing `X` it
+//! takes the frame back (a CAS that races the producer's reserving CAS, so
+//! exactly one wins). Either both sides skip the frame at `X` or both use it.
+//!
+//! At most `N - 1` frames may be deferred at once, so the producer always
+//! has a frame to fill and the consumer always reaches a filled one. A ring
+//! without a skip cursor (the kernel's own rings) hands frames back at
+//! release, as the kernel documented, race included.
 
 use crate::error::{Corruption, RingError};
 use crate::frame::{FrameMeta, Status, offset};
 use crate::memory::Memory;
 use crate::ring::Ring;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// What this side knows about a frame it may have deferred.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Local {
     /// Not deferred.
     Free,
-    /// Deferred (SKIP), its handle still held by the user.
+    /// Deferred (SKIP), its handle still held.
     Held,
-    /// Deferred, handle released; waits for a safe moment to become UNUSED.
-    Released,
+    /// Deferred, handle released, still SKIP until handed back.
+    Pending,
 }
 
 /// Takes frames of a ring in order (user space's side of a netlink RX ring).
 pub struct Consumer<M> {
     ring: Ring<M>,
     pos: u32,
+    /// Absolute position of `pos`: frames passed since the start.
+    abs: u64,
     local: Box<[Local]>,
-    /// Released frames stepped over since the last frame the producer filled.
-    stepped: Vec<u32>,
-    /// SKIP frames stepped over since the last non-SKIP frame.
-    skip_run: u32,
+    /// Frames deferred or pending (SKIP by this side).
+    skipped: u32,
+    /// Frames in [`Local::Pending`].
+    pending: Vec<u32>,
     /// Corruption noticed while releasing a frame, reported by the next call.
     fault: Option<RingError>,
     id: u64,
@@ -84,9 +97,10 @@ impl<M: Memory> Consumer<M> {
         Consumer {
             ring,
             pos: 0,
+            abs: 0,
             local: vec![Local::Free; frames].into_boxed_slice(),
-            stepped: Vec::new(),
-            skip_run: 0,
+            skipped: 0,
+            pending: Vec::new(),
             fault: None,
             id: NEXT_ID.fetch_add(1, Relaxed),
         }
@@ -107,9 +121,9 @@ impl<M: Memory> Consumer<M> {
     /// wait loops; [`Consumer::poll`] does the full walk.
     pub fn has_pending(&self) -> bool {
         self.fault.is_some()
-            || matches!(
+            || !matches!(
                 Status::from_raw(self.ring.status(self.pos).load(Acquire)),
-                Some(Status::Valid | Status::Copy | Status::Skip) | None
+                Some(Status::Unused | Status::Reserved)
             )
     }
 
@@ -162,56 +176,100 @@ impl<M: Memory> Consumer<M> {
         if let Some(fault) = self.fault.take() {
             return Err(fault);
         }
-        let frames = self.ring.frame_nr();
-        // Enough for one full lap, a reclaim, and a second lap.
-        let mut budget = 2 * u64::from(frames) + 2;
-        while budget > 0 {
-            budget -= 1;
+        // Each turn steps one frame or returns.
+        for _ in 0..=self.ring.frame_nr() {
             let index = self.pos;
             let raw = self.ring.status(index).load(Acquire);
             let mine = self.local[index as usize];
-            match Status::from_raw(raw) {
-                Some(Status::Skip) => {
-                    self.pos = self.ring.next_index(index);
-                    self.skip_run += 1;
-                    match mine {
-                        Local::Held => {}
-                        Local::Released => self.stepped.push(index),
-                        Local::Free => return Err(corrupt(index, Corruption::ForeignSkip)),
-                    }
-                    if self.skip_run >= frames {
-                        self.reclaim_one();
-                    }
+            match (Status::from_raw(raw), mine) {
+                (Some(Status::Skip), Local::Held | Local::Pending) => self.step(),
+                (Some(Status::Skip), Local::Free) => {
+                    self.step();
+                    return Err(corrupt(index, Corruption::ForeignSkip));
                 }
-                _ if mine != Local::Free => {
+                (_, Local::Held | Local::Pending) => {
                     // Only this side leaves SKIP; the peer wrote over it.
-                    self.local[index as usize] = Local::Free;
-                    self.stepped.retain(|&i| i != index);
+                    self.forget(index);
                     return Err(corrupt(index, Corruption::DeferredOverwritten(raw)));
                 }
-                Some(Status::Unused | Status::Reserved) => {
-                    self.skip_run = 0;
-                    return Ok(None);
-                }
-                None => {
-                    self.skip_run = 0;
-                    self.pos = self.ring.next_index(index);
-                    return Err(corrupt(index, Corruption::UnknownStatus(raw)));
-                }
-                Some(status @ (Status::Valid | Status::Copy)) => {
-                    // The producer filled this frame, so it passed every
-                    // frame stepped over since the last one it filled.
-                    self.settle_stepped();
+                (Some(status @ (Status::Valid | Status::Copy)), Local::Free) => {
                     let len = self.ring.word(index, offset::LEN).load(Relaxed);
                     if status == Status::Valid && len == 0 {
                         self.give_back(index);
                         continue;
                     }
+                    if !self.pending.is_empty() {
+                        self.hand_back_pending();
+                    }
                     return Ok(Some((status, len)));
+                }
+                (Some(Status::Unused | Status::Reserved), Local::Free) => return Ok(None),
+                (None, Local::Free) => {
+                    self.step();
+                    return Err(corrupt(index, Corruption::UnknownStatus(raw)));
                 }
             }
         }
         Ok(None)
+    }
+
+    /// Moves to the next frame.
+    fn step(&mut self) {
+        self.pos = self.ring.next_index(self.pos);
+        self.abs += 1;
+    }
+
+    /// Drops this side's claim on a deferred frame.
+    fn forget(&mut self, index: u32) {
+        if self.local[index as usize] != Local::Free {
+            self.local[index as usize] = Local::Free;
+            self.skipped -= 1;
+            self.pending.retain(|&i| i != index);
+        }
+    }
+
+    /// Hands released deferred frames back to the producer while this side
+    /// stands on a filled frame (see the module documentation).
+    fn hand_back_pending(&mut self) {
+        let frames = self.ring.frame_nr();
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.retain(|&index| {
+            // The frame's next visit; it is not the current frame (that one
+            // is filled, a pending one is SKIP).
+            let visit = self.abs + u64::from((index + frames - self.pos) % frames);
+            let handed_back = match self.ring.skip_cursor() {
+                Some(cursor) => self.try_hand_back(index, visit, cursor),
+                None => {
+                    self.ring.status(index).store(Status::Unused.raw(), Release);
+                    true
+                }
+            };
+            if handed_back {
+                self.local[index as usize] = Local::Free;
+                self.skipped -= 1;
+            }
+            !handed_back
+        });
+        self.pending = pending;
+    }
+
+    /// Stores UNUSED in pending frame `index` unless the producer announced
+    /// stepping over its next visit `visit`; `true` when handed back.
+    fn try_hand_back(&self, index: u32, visit: u64, cursor: &AtomicU64) -> bool {
+        if cursor.load(SeqCst) > visit {
+            // The producer stepped over it; this side must too, first.
+            return false;
+        }
+        let status = self.ring.status(index);
+        status.store(Status::Unused.raw(), SeqCst);
+        if cursor.load(SeqCst) <= visit {
+            // The producer will see UNUSED when it gets there.
+            return true;
+        }
+        // It announced stepping over meanwhile: take the frame back, unless
+        // it reserved it first (then it fills it at `visit`).
+        let (unused, skip) = (Status::Unused.raw(), Status::Skip.raw());
+        status.compare_exchange(unused, skip, SeqCst, SeqCst).is_err()
     }
 
     /// The payload of a deferred frame (or the out-of-band bytes attached).
@@ -232,8 +290,15 @@ impl<M: Memory> Consumer<M> {
     /// producer at the next safe point (see the module documentation).
     pub fn release_deferred(&mut self, handle: Deferred) -> Result<(), RingError> {
         self.check_handle(&handle)?;
-        self.local[handle.index as usize] = Local::Released;
+        self.local[handle.index as usize] = Local::Pending;
+        self.pending.push(handle.index);
         Ok(())
+    }
+
+    /// Whether one more frame may be deferred: at most `frame_nr - 1` at
+    /// once, so the producer always has a frame to fill.
+    pub fn can_defer(&self) -> bool {
+        self.skipped + 1 < self.ring.frame_nr()
     }
 
     /// Number of deferred frames whose handles are still held.
@@ -249,39 +314,12 @@ impl<M: Memory> Consumer<M> {
         Ok(())
     }
 
-    /// Stores UNUSED in the released frames stepped over since the last
-    /// filled frame (safe: see the module documentation).
-    fn settle_stepped(&mut self) {
-        self.skip_run = 0;
-        for index in self.stepped.drain(..) {
-            self.local[index as usize] = Local::Free;
-            self.ring.status(index).store(Status::Unused.raw(), Release);
-        }
-    }
-
-    /// Every frame is SKIP, so the producer cannot fill any: hand back the
-    /// first released frame from here, the one both sides will meet on.
-    fn reclaim_one(&mut self) {
-        self.skip_run = 0;
-        self.stepped.clear();
-        let frames = self.ring.frame_nr();
-        let mut index = self.pos;
-        for _ in 0..frames {
-            if self.local[index as usize] == Local::Released {
-                self.local[index as usize] = Local::Free;
-                self.ring.status(index).store(Status::Unused.raw(), Release);
-                return;
-            }
-            index = self.ring.next_index(index);
-        }
-    }
-
     /// Releases frame `index` (at the current position) and moves on.
     fn give_back(&mut self, index: u32) {
         // Release: our reads of the payload happen before the producer's
         // next writes.
         self.ring.status(index).store(Status::Unused.raw(), Release);
-        self.pos = self.ring.next_index(index);
+        self.step();
     }
 }
 
@@ -304,6 +342,11 @@ impl<M: Memory> ReadGuard<'_, M> {
     /// Index of the frame.
     pub fn index(&self) -> u32 {
         self.index
+    }
+
+    /// The ring the frame is in.
+    pub fn ring(&self) -> &Ring<M> {
+        &self.consumer.ring
     }
 
     /// Whether the message travels out of band (COPY): its bytes are not in
@@ -340,23 +383,29 @@ impl<M: Memory> ReadGuard<'_, M> {
     }
 
     /// Defers the frame: it stays in the ring as SKIP, the consumer moves on,
-    /// and the returned handle reads and releases it later.
-    pub fn defer(mut self) -> Deferred {
+    /// and the returned handle reads and releases it later. Refused (the
+    /// guard comes back, the frame still yours) when `frame_nr - 1` frames
+    /// are deferred already ([`Consumer::can_defer`]).
+    pub fn defer(mut self) -> Result<Deferred, Self> {
+        if !self.consumer.can_defer() {
+            return Err(self);
+        }
         self.done = true;
         let consumer = &mut *self.consumer;
         consumer.local[self.index as usize] = Local::Held;
+        consumer.skipped += 1;
         consumer
             .ring
             .status(self.index)
             .store(Status::Skip.raw(), Release);
-        consumer.pos = consumer.ring.next_index(self.index);
-        Deferred {
+        consumer.step();
+        Ok(Deferred {
             owner: consumer.id,
             index: self.index,
             len: if self.status == Status::Copy { 0 } else { self.len },
             meta: self.meta,
             out_of_band: None,
-        }
+        })
     }
 
     /// Releases the frame (UNUSED); the same as dropping the guard.

@@ -55,6 +55,12 @@ pub enum RingError {
     /// The ring start is not 16-byte aligned.
     #[error("ring start {0:#x} is not 16-byte aligned")]
     Misaligned(usize),
+    /// The skip cursor does not fit, overlaps the frames, or is misaligned.
+    #[error("skip cursor at offset {offset} must be 8-byte aligned, inside the region and outside the frames")]
+    CursorPlacement {
+        /// The offset asked for.
+        offset: usize,
+    },
     /// A peer corrupted a frame; the frame was stepped over.
     #[error("frame {frame}: {kind}")]
     Corrupt {

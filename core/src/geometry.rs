@@ -209,6 +209,44 @@ impl Geometry {
         Ok(geometry)
     }
 
+    /// A geometry with exactly `frames` frames in a single block, each
+    /// holding at least `max_message` bytes (frames grow to fill the block).
+    ///
+    /// ```
+    /// use ringlink_core::Geometry;
+    /// let g = Geometry::exact(64, 8).unwrap();
+    /// assert_eq!((g.frame_nr, g.block_nr), (8, 1));
+    /// assert!(g.payload_capacity() >= 64);
+    /// ```
+    pub fn exact(max_message: usize, frames: u32) -> Result<Geometry, GeometryError> {
+        let page = page_size();
+        let bad = GeometryError::BadRequest {
+            frames,
+            max_message,
+        };
+        let needed = max_message.checked_add(HDRLEN).ok_or(bad.clone())?;
+        let frames_usize = frames as usize;
+        if frames == 0 {
+            return Err(bad);
+        }
+        let min_pages = (needed.next_multiple_of(16)).saturating_mul(frames_usize).div_ceil(page);
+        for pages in min_pages..min_pages.saturating_add(64) {
+            let block = pages * page;
+            let frame_size = (block / frames_usize) & !15;
+            if frame_size >= needed && block / frame_size == frames_usize {
+                let geometry = Geometry {
+                    block_size: u32::try_from(block).map_err(|_| bad.clone())?,
+                    block_nr: 1,
+                    frame_size: frame_size as u32,
+                    frame_nr: frames,
+                };
+                geometry.validate_with_page_size(page)?;
+                return Ok(geometry);
+            }
+        }
+        Err(bad)
+    }
+
     /// Frames per block.
     pub fn frames_per_block(&self) -> u32 {
         self.block_size.checked_div(self.frame_size).unwrap_or(0)
@@ -328,6 +366,19 @@ mod tests {
                 assert!(last + g.frame_size as usize <= g.ring_size());
             }
         }
+    }
+
+    #[test]
+    fn exact_gives_exactly_the_frames_asked_for() {
+        for max in [0, 16, 64, 100, 1000, 5000] {
+            for frames in [1, 2, 3, 4, 7, 8, 16, 17, 100, 1000] {
+                let g = Geometry::exact(max, frames).unwrap();
+                assert_eq!(g.validate(), Ok(()));
+                assert_eq!(g.frame_nr, frames, "{max} {frames} {g:?}");
+                assert!(g.payload_capacity() >= max);
+            }
+        }
+        assert!(Geometry::exact(64, 0).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::error::{Corruption, RingError};
 use crate::frame::{FrameMeta, Status, offset};
 use crate::memory::Memory;
 use crate::ring::Ring;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// Fills frames of a ring in order (the kernel's side of a netlink RX ring,
 /// user space's side of a TX ring).
@@ -23,12 +23,19 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 pub struct Producer<M> {
     ring: Ring<M>,
     head: u32,
+    /// Absolute position of `head`: frames passed (filled or skipped) since
+    /// the start. The consumer counts the same way.
+    abs: u64,
 }
 
 impl<M: Memory> Producer<M> {
     /// A producer starting at frame 0 of `ring`.
     pub fn new(ring: Ring<M>) -> Producer<M> {
-        Producer { ring, head: 0 }
+        Producer {
+            ring,
+            head: 0,
+            abs: 0,
+        }
     }
 
     /// The ring this producer fills.
@@ -57,21 +64,38 @@ impl<M: Memory> Producer<M> {
     /// that is backpressure, not an error. A status no honest consumer
     /// writes is reported as corruption and the frame is left alone.
     pub fn reserve(&mut self) -> Result<Option<WriteGuard<'_, M>>, RingError> {
-        for _ in 0..self.ring.frame_nr() {
+        let frames = u64::from(self.ring.frame_nr());
+        let (start_head, start_abs) = (self.head, self.abs);
+        // Each turn steps a frame or re-reads one that changed under us.
+        for _ in 0..2 * frames + 2 {
+            let status = self.ring.status(self.head);
             // Acquire: the consumer's reads of the old payload happen before
             // our writes of the new one.
-            let raw = self.ring.status(self.head).load(Acquire);
+            let raw = status.load(Acquire);
             match Status::from_raw(raw) {
                 Some(Status::Unused) => {
-                    self.ring.status(self.head).store(Status::Reserved.raw(), Relaxed);
-                    return Ok(Some(WriteGuard {
-                        index: self.head,
-                        meta: FrameMeta::default(),
-                        producer: self,
-                        done: false,
-                    }));
+                    // A CAS, because the consumer may take a frame it just
+                    // handed back (see `Consumer`): exactly one of us wins.
+                    let reserved = Status::Reserved.raw();
+                    if status.compare_exchange(raw, reserved, Acquire, Relaxed).is_ok() {
+                        return Ok(Some(WriteGuard {
+                            index: self.head,
+                            meta: FrameMeta::default(),
+                            producer: self,
+                            done: false,
+                        }));
+                    }
                 }
-                Some(Status::Skip) => self.head = self.ring.next_index(self.head),
+                Some(Status::Skip) => {
+                    if !self.announce_skip() {
+                        continue;
+                    }
+                    self.head = self.ring.next_index(self.head);
+                    self.abs += 1;
+                    if self.abs - start_abs >= frames {
+                        break;
+                    }
+                }
                 Some(Status::Reserved | Status::Valid | Status::Copy) => return Ok(None),
                 None => {
                     return Err(RingError::Corrupt {
@@ -81,7 +105,27 @@ impl<M: Memory> Producer<M> {
                 }
             }
         }
+        // Every frame is SKIP: full. Step back, so the positions of both
+        // sides keep counting the same laps.
+        self.head = start_head;
+        self.abs = start_abs;
+        if let Some(cursor) = self.ring.skip_cursor() {
+            cursor.store(start_abs, SeqCst);
+        }
         Ok(None)
+    }
+
+    /// Before stepping over the SKIP frame at the head, announces it in the
+    /// skip cursor and re-reads it (the announce/re-read pairs with the
+    /// consumer's hand-back store/read). `false` when it is no longer SKIP.
+    fn announce_skip(&self) -> bool {
+        match self.ring.skip_cursor() {
+            None => true,
+            Some(cursor) => {
+                cursor.store(self.abs + 1, SeqCst);
+                self.ring.status(self.head).load(SeqCst) == Status::Skip.raw()
+            }
+        }
     }
 
     /// Publishes the head frame with `status` and `len` and moves on.
@@ -95,6 +139,7 @@ impl<M: Memory> Producer<M> {
         // Release: payload and header words are visible before the status.
         ring.status(index).store(status.raw(), Release);
         self.head = ring.next_index(index);
+        self.abs += 1;
     }
 }
 

@@ -7,7 +7,7 @@ use crate::frame::{HDRLEN, offset};
 use crate::geometry::Geometry;
 use crate::memory::Memory;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// One ring of frames inside a [`Memory`] region, at a byte offset.
 ///
@@ -21,6 +21,8 @@ pub struct Ring<M> {
     per_block: u32,
     /// `frame_size` divides `block_size`: frame `i` is at `i * frame_size`.
     contiguous: bool,
+    /// Where the producer announces how far it stepped over SKIP frames.
+    skip_cursor: Option<NonNull<AtomicU64>>,
 }
 
 // SAFETY: the ring only holds the region (which is Send/Sync if M is) and a
@@ -57,7 +59,36 @@ impl<M: Memory> Ring<M> {
             geometry,
             per_block,
             contiguous: per_block * geometry.frame_size == geometry.block_size,
+            skip_cursor: None,
         })
+    }
+
+    /// Places the ring's skip cursor, a 64-bit word outside the frames, at
+    /// byte `offset` of the region. The producer announces in it each SKIP
+    /// frame it steps over, which lets the consumer hand released deferred
+    /// frames back without racing it (see [`crate::consumer`]). Both sides
+    /// must use the same word. A ring without one (the kernel's) hands
+    /// deferred frames back at release, as the kernel documented.
+    pub fn with_skip_cursor(mut self, offset: usize) -> Result<Ring<M>, RingError> {
+        let bad = RingError::CursorPlacement { offset };
+        let end = offset.checked_add(8).ok_or(bad.clone())?;
+        let ring_start = self.base.as_ptr() as usize - self.mem.as_ptr() as usize;
+        let ring_end = ring_start + self.geometry.ring_size();
+        let overlaps = offset < ring_end && end > ring_start;
+        let ptr = self.mem.as_ptr().wrapping_add(offset);
+        if end > self.mem.len() || overlaps || ptr as usize % 8 != 0 {
+            return Err(bad);
+        }
+        self.skip_cursor = NonNull::new(ptr as *mut AtomicU64);
+        Ok(self)
+    }
+
+    /// The skip cursor, if the ring has one.
+    pub(crate) fn skip_cursor(&self) -> Option<&AtomicU64> {
+        // SAFETY: checked at placement to lie inside the region, 8-aligned,
+        // outside the frames; the region outlives `&self`; both sides only
+        // access it atomically.
+        self.skip_cursor.map(|p| unsafe { p.as_ref() })
     }
 
     /// The ring's geometry.
