@@ -140,7 +140,10 @@ impl FrameSender for Sender {
             return Ok(false);
         };
         // The bytes are queued before the COPY status is published.
-        let mut queue = shared.out_of_band.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = shared
+            .out_of_band
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         queue.push_back(msg.into());
         drop(queue);
         frame.commit_copy(msg.len() as u32);

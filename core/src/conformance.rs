@@ -31,7 +31,9 @@ pub trait Harness {
 
 /// A recognisable message: sequence number, then a pattern of `len` bytes.
 pub fn message(seq: u32, len: usize) -> Vec<u8> {
-    let mut msg: Vec<u8> = (0..len).map(|i| (i as u32 ^ seq.rotate_left(7)) as u8).collect();
+    let mut msg: Vec<u8> = (0..len)
+        .map(|i| (i as u32 ^ seq.rotate_left(7)) as u8)
+        .collect();
     let head = seq.to_le_bytes();
     let n = head.len().min(len);
     msg[..n].copy_from_slice(&head[..n]);
@@ -39,7 +41,9 @@ pub fn message(seq: u32, len: usize) -> Vec<u8> {
 }
 
 fn recv_vec<R: FrameReceiver>(rx: &mut R) -> Vec<u8> {
-    rx.recv(PATIENCE).expect("a message within the patience bound").to_vec()
+    rx.recv(PATIENCE)
+        .expect("a message within the patience bound")
+        .to_vec()
 }
 
 /// Messages of many lengths arrive complete and in order, over several laps.
@@ -57,7 +61,11 @@ pub fn ordering<H: Harness>() {
         }
         while received < sent {
             let len = 1 + (received as usize * 37) % capacity;
-            assert_eq!(recv_vec(&mut rx), message(received, len), "message {received}");
+            assert_eq!(
+                recv_vec(&mut rx),
+                message(received, len),
+                "message {received}"
+            );
             received += 1;
         }
     }
@@ -72,7 +80,12 @@ pub fn copy_in_order<H: Harness>() {
     if tx.max_message() < big {
         return;
     }
-    let msgs = [message(0, 10), message(1, big), message(2, 20), message(3, big * 2)];
+    let msgs = [
+        message(0, 10),
+        message(1, big),
+        message(2, 20),
+        message(3, big * 2),
+    ];
     for m in &msgs {
         tx.send(m, PATIENCE).unwrap();
     }
@@ -122,7 +135,9 @@ pub fn defer_and_release_out_of_order<H: Harness>() {
     // Everything still flows, and nothing was lost or repeated.
     for _ in 0..3 * tx.frame_count() {
         tx.send(&message(seq, 16), PATIENCE).unwrap();
-        seen.push(u32::from_le_bytes(recv_vec(&mut rx)[..4].try_into().unwrap()));
+        seen.push(u32::from_le_bytes(
+            recv_vec(&mut rx)[..4].try_into().unwrap(),
+        ));
         seq += 1;
     }
     assert_eq!(seen, (0..seq).collect::<Vec<_>>());
@@ -137,7 +152,11 @@ pub fn ring_full_is_backpressure<H: Harness>() {
         sent += 1;
         assert!(sent <= 10 * tx.frame_count(), "the ring never filled");
     }
-    assert_eq!(sent, tx.frame_count(), "a full ring holds exactly its frames");
+    assert_eq!(
+        sent,
+        tx.frame_count(),
+        "a full ring holds exactly its frames"
+    );
     assert!(tx.reserve().unwrap().is_none());
     assert!(!tx.wait_writable(Some(Duration::from_millis(20))).unwrap());
     for i in 0..sent {
@@ -166,7 +185,13 @@ pub fn oversized_commit_is_refused<H: Harness>() {
     let frame = tx.reserve().unwrap().unwrap();
     let capacity = frame.capacity();
     let err = frame.commit(capacity + 1).unwrap_err();
-    assert_eq!(err, RingError::TooLong { len: capacity + 1, capacity });
+    assert_eq!(
+        err,
+        RingError::TooLong {
+            len: capacity + 1,
+            capacity
+        }
+    );
     tx.send(b"after", PATIENCE).unwrap();
     assert_eq!(recv_vec(&mut rx), b"after");
 }
@@ -175,7 +200,11 @@ pub fn oversized_commit_is_refused<H: Harness>() {
 /// hostile peer would; returns the frame index.
 fn scribble<R: FrameReceiver>(rx: &R, word: usize, value: u32) -> u32 {
     let pos = rx.consumer().position();
-    let header = rx.consumer().ring().raw_header(pos).expect("position is a frame");
+    let header = rx
+        .consumer()
+        .ring()
+        .raw_header(pos)
+        .expect("position is a frame");
     header.words[word].store(value, SeqCst);
     pos
 }
@@ -199,7 +228,10 @@ pub fn corruption_is_an_error<H: Harness>() {
         Err(LinkError::Ring(RingError::Corrupt { frame, kind })) => {
             assert_eq!((frame, kind), (pos, unknown.clone()));
         }
-        other => panic!("expected corruption, got {:?}", other.map(|m| m.map(|m| m.to_vec()))),
+        other => panic!(
+            "expected corruption, got {:?}",
+            other.map(|m| m.map(|m| m.to_vec()))
+        ),
     }
     expect_corruption(tx.try_send(b"x"), &unknown);
 
@@ -214,7 +246,10 @@ pub fn corruption_is_an_error<H: Harness>() {
     assert!(rx.poll().unwrap());
     scribble(&rx, 1, u32::MAX);
     let capacity = tx.frame_capacity();
-    let len = Corruption::LenOutOfBounds { len: u32::MAX, capacity };
+    let len = Corruption::LenOutOfBounds {
+        len: u32::MAX,
+        capacity,
+    };
     expect_corruption(rx.next().map(|m| m.is_some()), &len);
     tx.send(b"survivor", PATIENCE).unwrap();
     assert_eq!(recv_vec(&mut rx), b"survivor");

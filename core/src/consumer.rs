@@ -269,7 +269,9 @@ impl<M: Memory> Consumer<M> {
         // It announced stepping over meanwhile: take the frame back, unless
         // it reserved it first (then it fills it at `visit`).
         let (unused, skip) = (Status::Unused.raw(), Status::Skip.raw());
-        status.compare_exchange(unused, skip, SeqCst, SeqCst).is_err()
+        status
+            .compare_exchange(unused, skip, SeqCst, SeqCst)
+            .is_err()
     }
 
     /// The payload of a deferred frame (or the out-of-band bytes attached).
@@ -301,9 +303,10 @@ impl<M: Memory> Consumer<M> {
         self.skipped + 1 < self.ring.frame_nr()
     }
 
-    /// Number of deferred frames whose handles are still held.
-    pub fn deferred_count(&self) -> usize {
-        self.local.iter().filter(|&&l| l == Local::Held).count()
+    /// Frames this side keeps as SKIP: deferred handles held, plus released
+    /// ones not yet handed back to the producer.
+    pub fn deferred_count(&self) -> u32 {
+        self.skipped
     }
 
     fn check_handle(&self, handle: &Deferred) -> Result<(), RingError> {
@@ -402,7 +405,11 @@ impl<M: Memory> ReadGuard<'_, M> {
         Ok(Deferred {
             owner: consumer.id,
             index: self.index,
-            len: if self.status == Status::Copy { 0 } else { self.len },
+            len: if self.status == Status::Copy {
+                0
+            } else {
+                self.len
+            },
             meta: self.meta,
             out_of_band: None,
         })

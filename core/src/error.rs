@@ -43,7 +43,9 @@ pub enum RingError {
     #[error("the ring has no frames (block_nr is 0)")]
     NoFrames,
     /// The ring does not fit the memory region it was placed in.
-    #[error("a ring of {ring_size} bytes at offset {offset} does not fit a memory region of {region} bytes")]
+    #[error(
+        "a ring of {ring_size} bytes at offset {offset} does not fit a memory region of {region} bytes"
+    )]
     OutOfRegion {
         /// Offset of the ring in the region.
         offset: usize,
@@ -56,7 +58,9 @@ pub enum RingError {
     #[error("ring start {0:#x} is not 16-byte aligned")]
     Misaligned(usize),
     /// The skip cursor does not fit, overlaps the frames, or is misaligned.
-    #[error("skip cursor at offset {offset} must be 8-byte aligned, inside the region and outside the frames")]
+    #[error(
+        "skip cursor at offset {offset} must be 8-byte aligned, inside the region and outside the frames"
+    )]
     CursorPlacement {
         /// The offset asked for.
         offset: usize,

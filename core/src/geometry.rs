@@ -58,7 +58,9 @@ pub enum GeometryError {
         block_size: u32,
     },
     /// `frames_per_block * nm_block_nr != nm_frame_nr`.
-    #[error("frame count {frame_nr} must equal frames per block ({per_block}) x block count ({block_nr}) = {expected}")]
+    #[error(
+        "frame count {frame_nr} must equal frames per block ({per_block}) x block count ({block_nr}) = {expected}"
+    )]
     FrameCountMismatch {
         /// The requested frame count.
         frame_nr: u32,
@@ -81,7 +83,9 @@ pub enum GeometryError {
         block_nr: u32,
     },
     /// [`Geometry::for_messages`] was asked for nothing.
-    #[error("a ring needs at least one frame and a maximum message size that fits a u32 frame, got {frames} frames of {max_message} bytes")]
+    #[error(
+        "a ring needs at least one frame and a maximum message size that fits a u32 frame, got {frames} frames of {max_message} bytes"
+    )]
     BadRequest {
         /// Requested frame count.
         frames: u32,
@@ -229,7 +233,9 @@ impl Geometry {
         if frames == 0 {
             return Err(bad);
         }
-        let min_pages = (needed.next_multiple_of(16)).saturating_mul(frames_usize).div_ceil(page);
+        let min_pages = (needed.next_multiple_of(16))
+            .saturating_mul(frames_usize)
+            .div_ceil(page);
         for pages in min_pages..min_pages.saturating_add(64) {
             let block = pages * page;
             let frame_size = (block / frames_usize) & !15;

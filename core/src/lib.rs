@@ -48,6 +48,8 @@ pub mod frame;
 pub mod geometry;
 pub mod memory;
 pub mod producer;
+#[cfg(test)]
+mod protocol_check;
 pub mod ring;
 mod sync;
 pub mod typed;

@@ -77,7 +77,10 @@ impl<M: Memory> Producer<M> {
                     // A CAS, because the consumer may take a frame it just
                     // handed back (see `Consumer`): exactly one of us wins.
                     let reserved = Status::Reserved.raw();
-                    if status.compare_exchange(raw, reserved, Acquire, Relaxed).is_ok() {
+                    if status
+                        .compare_exchange(raw, reserved, Acquire, Relaxed)
+                        .is_ok()
+                    {
                         return Ok(Some(WriteGuard {
                             index: self.head,
                             meta: FrameMeta::default(),
@@ -188,7 +191,8 @@ impl<M: Memory> WriteGuard<'_, M> {
             self.producer.publish(index, Status::Valid, 0, meta);
             return Err(RingError::TooLong { len, capacity });
         }
-        self.producer.publish(index, Status::Valid, len as u32, meta);
+        self.producer
+            .publish(index, Status::Valid, len as u32, meta);
         Ok(())
     }
 

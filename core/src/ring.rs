@@ -43,7 +43,9 @@ impl<M: Memory> Ring<M> {
             ring_size: geometry.ring_size(),
             region: mem.len(),
         };
-        let end = offset.checked_add(geometry.ring_size()).ok_or(out.clone())?;
+        let end = offset
+            .checked_add(geometry.ring_size())
+            .ok_or(out.clone())?;
         if end > mem.len() {
             return Err(out);
         }

@@ -187,14 +187,23 @@ mod tests {
     fn garbage_is_rejected_not_trusted() {
         let mut buf = aligned_buffer(128, 8);
         let payload = &mut buf[8..];
-        assert!(matches!(access::<Sample>(&[]), Err(TypedError::BadHeader(None))));
+        assert!(matches!(
+            access::<Sample>(&[]),
+            Err(TypedError::BadHeader(None))
+        ));
         payload[0] = 0;
-        assert!(matches!(access::<Sample>(payload), Err(TypedError::BadHeader(Some(0)))));
+        assert!(matches!(
+            access::<Sample>(payload),
+            Err(TypedError::BadHeader(Some(0)))
+        ));
         payload[0] = 8;
         for (i, b) in payload[8..].iter_mut().enumerate() {
             *b = (i * 37 + 11) as u8;
         }
-        assert!(matches!(access::<Sample>(payload), Err(TypedError::Invalid(_))));
+        assert!(matches!(
+            access::<Sample>(payload),
+            Err(TypedError::Invalid(_))
+        ));
         assert!(deserialize::<Sample>(payload).is_err());
     }
 
@@ -210,7 +219,10 @@ mod tests {
         let mut shifted = aligned_buffer(256, 4);
         shifted[4..4 + len].copy_from_slice(&buf[8..8 + len]);
         let moved = &shifted[4..4 + len];
-        assert!(matches!(access::<Sample>(moved), Err(TypedError::Misaligned(_))));
+        assert!(matches!(
+            access::<Sample>(moved),
+            Err(TypedError::Misaligned(_))
+        ));
         assert_eq!(deserialize::<Sample>(moved).unwrap(), value);
     }
 }

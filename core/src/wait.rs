@@ -152,7 +152,16 @@ impl Notifier for Doorbell<'_> {
             });
             match futex::wait(&self.words.seq, self.flags, seq, timeout.as_ref()) {
                 Ok(()) => Ok(()),
-                Err(e) if [rustix::io::Errno::AGAIN, rustix::io::Errno::INTR, rustix::io::Errno::TIMEDOUT].contains(&e) => Ok(()),
+                Err(e)
+                    if [
+                        rustix::io::Errno::AGAIN,
+                        rustix::io::Errno::INTR,
+                        rustix::io::Errno::TIMEDOUT,
+                    ]
+                    .contains(&e) =>
+                {
+                    Ok(())
+                }
                 Err(e) => Err(e.into()),
             }
         };
@@ -194,9 +203,12 @@ mod tests {
         let sleeper = std::thread::spawn(move || {
             let bell = Doorbell::private(&w);
             let t0 = Instant::now();
-            let ok = wait_until(&bell, SpinPolicy { rounds: 0 }, Some(Duration::from_secs(20)), || {
-                f.load(SeqCst)
-            })
+            let ok = wait_until(
+                &bell,
+                SpinPolicy { rounds: 0 },
+                Some(Duration::from_secs(20)),
+                || f.load(SeqCst),
+            )
             .unwrap();
             (ok, t0.elapsed())
         });
@@ -208,7 +220,10 @@ mod tests {
         let (ok, waited) = sleeper.join().unwrap();
         assert!(ok);
         assert!(waited < Duration::from_secs(20), "woken, not timed out");
-        assert!(words.seq.load(Relaxed) >= 1, "the wake went through the futex");
+        assert!(
+            words.seq.load(Relaxed) >= 1,
+            "the wake went through the futex"
+        );
     }
 
     #[test]
@@ -216,7 +231,13 @@ mod tests {
         let words = DoorbellWords::new();
         let bell = Doorbell::private(&words);
         let t0 = Instant::now();
-        let ok = wait_until(&bell, SpinPolicy::default(), Some(Duration::from_millis(30)), || false).unwrap();
+        let ok = wait_until(
+            &bell,
+            SpinPolicy::default(),
+            Some(Duration::from_millis(30)),
+            || false,
+        )
+        .unwrap();
         assert!(!ok);
         assert!(t0.elapsed() >= Duration::from_millis(30));
         assert_eq!(words.sleepers(), 0);

@@ -1,0 +1,159 @@
+//! Property test: random sequences of reserve/commit/abort/next/defer/
+//! release against a model queue. Every committed message is delivered
+//! once, in commit order, with its bytes; deferred frames keep their bytes;
+//! no frame leaks.
+
+use proptest::prelude::*;
+use ringlink_core::{Consumer, Deferred, Geometry, HeapMemory, Producer, Ring};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Commit a message of this many bytes.
+    Send(usize),
+    /// Reserve and drop the guard without committing.
+    Abort,
+    /// Take the next message and release it.
+    Recv,
+    /// Take the next message and defer it.
+    Defer,
+    /// Release the held handle at this index (modulo the count).
+    Release(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..=40).prop_map(Op::Send),
+        1 => Just(Op::Abort),
+        4 => Just(Op::Recv),
+        2 => Just(Op::Defer),
+        2 => any::<usize>().prop_map(Op::Release),
+    ]
+}
+
+fn payload(seq: u32, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (seq as usize * 31 + i) as u8).collect()
+}
+
+struct Rig {
+    tx: Producer<Arc<HeapMemory>>,
+    rx: Consumer<Arc<HeapMemory>>,
+    frames: u32,
+}
+
+fn rig(frames: u32) -> Rig {
+    let g = Geometry::exact(40, frames).unwrap();
+    let mem = Arc::new(HeapMemory::new(g.ring_size() + 64));
+    let ring = || {
+        Ring::new(mem.clone(), 0, g)
+            .unwrap()
+            .with_skip_cursor(g.ring_size())
+            .unwrap()
+    };
+    Rig {
+        tx: Producer::new(ring()),
+        rx: Consumer::new(ring()),
+        frames,
+    }
+}
+
+/// Takes the next message if there is one: (seq, bytes, handle if deferred).
+fn take(rig: &mut Rig, defer: bool) -> Option<(Vec<u8>, Option<Deferred>)> {
+    let frame = rig.rx.next().unwrap()?;
+    let bytes = frame.payload().to_vec();
+    if defer {
+        match frame.defer() {
+            Ok(handle) => return Some((bytes, Some(handle))),
+            Err(frame) => drop(frame),
+        }
+    }
+    Some((bytes, None))
+}
+
+/// The next message the model expects, past aborted frames.
+fn next_message(model: &mut VecDeque<Option<Vec<u8>>>) -> Option<Vec<u8>> {
+    while let Some(entry) = model.pop_front() {
+        if entry.is_some() {
+            return entry;
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn ring_matches_a_queue(frames in 1u32..6, ops in proptest::collection::vec(op(), 1..200)) {
+        let mut rig = rig(frames);
+        // Committed frames in order; `None` for aborted or empty ones,
+        // which the consumer steps over unseen.
+        let mut model: VecDeque<Option<Vec<u8>>> = VecDeque::new();
+        let mut held: Vec<(Vec<u8>, Deferred)> = Vec::new();
+        let mut seq = 0u32;
+        for op in ops {
+            match op {
+                Op::Send(len) => {
+                    if let Some(frame) = rig.tx.reserve().unwrap() {
+                        let msg = payload(seq, len);
+                        frame.write(&msg).unwrap();
+                        model.push_back((len > 0).then_some(msg));
+                        seq += 1;
+                    } else {
+                        // Full only when frames are really taken.
+                        prop_assert!(!model.is_empty() || rig.rx.deferred_count() > 0,
+                            "full with nothing in flight");
+                    }
+                }
+                Op::Abort => {
+                    if let Some(frame) = rig.tx.reserve().unwrap() {
+                        frame.abort();
+                        model.push_back(None);
+                    }
+                }
+                Op::Recv | Op::Defer => {
+                    match take(&mut rig, matches!(op, Op::Defer)) {
+                        Some((bytes, handle)) => {
+                            prop_assert_eq!(Some(bytes.clone()), next_message(&mut model));
+                            if let Some(handle) = handle {
+                                held.push((bytes, handle));
+                            }
+                        }
+                        None => prop_assert_eq!(next_message(&mut model), None, "a message is missing"),
+                    }
+                }
+                Op::Release(i) => {
+                    if !held.is_empty() {
+                        let (bytes, handle) = held.remove(i % held.len());
+                        prop_assert_eq!(rig.rx.deferred_payload(&handle).unwrap(), &bytes[..]);
+                        rig.rx.release_deferred(handle).unwrap();
+                    }
+                }
+            }
+            for (bytes, handle) in &held {
+                prop_assert_eq!(rig.rx.deferred_payload(handle).unwrap(), &bytes[..]);
+            }
+        }
+        // Drain, release everything, and cycle: every frame comes back.
+        while let Some((bytes, _)) = take(&mut rig, false) {
+            prop_assert_eq!(Some(bytes), next_message(&mut model));
+        }
+        prop_assert_eq!(next_message(&mut model), None);
+        for (_, handle) in held.drain(..) {
+            rig.rx.release_deferred(handle).unwrap();
+        }
+        for round in 0..3 * rig.frames {
+            let frame = rig.tx.reserve().unwrap().expect("room after draining");
+            frame.write(&round.to_le_bytes()).unwrap();
+            let (bytes, _) = take(&mut rig, false).expect("the message just sent");
+            prop_assert_eq!(bytes, round.to_le_bytes().to_vec());
+        }
+        let mut filled = 0;
+        while let Some(frame) = rig.tx.reserve().unwrap() {
+            frame.write(b"x").unwrap();
+            filled += 1;
+        }
+        prop_assert_eq!(filled, rig.frames, "no frame leaked");
+    }
+}
