@@ -17,8 +17,10 @@
 //! cannot then get past `Y + N`, so the released frame's next visit `X`
 //! (between `Y` and `Y + N`) is the only one in play: the consumer stores
 //! UNUSED, reads the cursor, and if the producer announced passing `X` it
-//! takes the frame back (a CAS that races the producer's reserving CAS, so
-//! exactly one wins). Either both sides skip the frame at `X` or both use it.
+//! takes the frame back (a CAS). The producer only meets that frame UNUSED
+//! after its announce for it, when it re-reads the frame; it then reserves
+//! with a CAS too, so exactly one wins. Either both sides skip the frame at
+//! `X` or both use it.
 //!
 //! At most `N - 1` frames may be deferred at once, so the producer always
 //! has a frame to fill and the consumer always reaches a filled one. A ring
@@ -28,7 +30,7 @@
 use crate::error::{Corruption, RingError};
 use crate::frame::{FrameMeta, Status, offset};
 use crate::memory::Memory;
-use crate::ring::Ring;
+use crate::ring::{Frame, Ring};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
@@ -44,6 +46,9 @@ enum Local {
 }
 
 /// Takes frames of a ring in order (user space's side of a netlink RX ring).
+// Aligned so that its per-message fields never share a cache line (or the
+// adjacent-line prefetch pair) with a producer living next to it.
+#[repr(align(128))]
 pub struct Consumer<M> {
     ring: Ring<M>,
     pos: u32,
@@ -135,18 +140,18 @@ impl<M: Memory> Consumer<M> {
     /// SKIP this side never set, a deferred frame overwritten) is returned as
     /// an error once and the frame is stepped over, so the next call goes on.
     pub fn next(&mut self) -> Result<Option<ReadGuard<'_, M>>, RingError> {
-        let Some((status, len)) = self.advance()? else {
+        let Some((status, len, frame)) = self.advance()? else {
             return Ok(None);
         };
-        let (ring, index) = (&self.ring, self.pos);
+        let index = self.pos;
         // Each header word is read once; the guard keeps the copies.
         let meta = FrameMeta {
-            group: ring.word(index, offset::GROUP).load(Relaxed),
-            pid: ring.word(index, offset::PID).load(Relaxed),
-            uid: ring.word(index, offset::UID).load(Relaxed),
-            gid: ring.word(index, offset::GID).load(Relaxed),
+            group: frame.word(offset::GROUP).load(Relaxed),
+            pid: frame.word(offset::PID).load(Relaxed),
+            uid: frame.word(offset::UID).load(Relaxed),
+            gid: frame.word(offset::GID).load(Relaxed),
         };
-        let capacity = ring.capacity();
+        let capacity = frame.capacity();
         if status == Status::Valid && len as usize > capacity {
             self.give_back(index);
             return Err(corrupt(index, Corruption::LenOutOfBounds { len, capacity }));
@@ -154,6 +159,7 @@ impl<M: Memory> Consumer<M> {
         Ok(Some(ReadGuard {
             consumer: self,
             index,
+            frame,
             status,
             len,
             meta,
@@ -170,16 +176,19 @@ impl<M: Memory> Consumer<M> {
 
     /// Steps over SKIP frames and empty VALID frames (aborted reservations,
     /// released unseen) to the next VALID or COPY frame and stops on it,
-    /// returning its status and length word; `None` when the next frame is
-    /// not filled.
-    fn advance(&mut self) -> Result<Option<(Status, u32)>, RingError> {
-        if let Some(fault) = self.fault.take() {
-            return Err(fault);
+    /// returning its status, length word and place; `None` when the next
+    /// frame is not filled.
+    fn advance(&mut self) -> Result<Option<(Status, u32, Frame)>, RingError> {
+        if self.fault.is_some() {
+            if let Some(fault) = self.fault.take() {
+                return Err(fault);
+            }
         }
         // Each turn steps one frame or returns.
         for _ in 0..=self.ring.frame_nr() {
             let index = self.pos;
-            let raw = self.ring.status(index).load(Acquire);
+            let frame = self.ring.frame(index);
+            let raw = frame.status().load(Acquire);
             let mine = self.local[index as usize];
             match (Status::from_raw(raw), mine) {
                 (Some(Status::Skip), Local::Held | Local::Pending) => self.step(),
@@ -193,7 +202,7 @@ impl<M: Memory> Consumer<M> {
                     return Err(corrupt(index, Corruption::DeferredOverwritten(raw)));
                 }
                 (Some(status @ (Status::Valid | Status::Copy)), Local::Free) => {
-                    let len = self.ring.word(index, offset::LEN).load(Relaxed);
+                    let len = frame.word(offset::LEN).load(Relaxed);
                     if status == Status::Valid && len == 0 {
                         self.give_back(index);
                         continue;
@@ -201,7 +210,7 @@ impl<M: Memory> Consumer<M> {
                     if !self.pending.is_empty() {
                         self.hand_back_pending();
                     }
-                    return Ok(Some((status, len)));
+                    return Ok(Some((status, len, frame)));
                 }
                 (Some(Status::Unused | Status::Reserved), Local::Free) => return Ok(None),
                 (None, Local::Free) => {
@@ -284,7 +293,7 @@ impl<M: Memory> Consumer<M> {
         // against the capacity when the frame was taken; this side owns the
         // frame while it is deferred.
         Ok(unsafe {
-            std::slice::from_raw_parts(self.ring.payload_ptr(handle.index), handle.len as usize)
+            std::slice::from_raw_parts(self.ring.frame(handle.index).payload(), handle.len as usize)
         })
     }
 
@@ -335,6 +344,8 @@ fn corrupt(frame: u32, kind: Corruption) -> RingError {
 pub struct ReadGuard<'a, M: Memory> {
     consumer: &'a mut Consumer<M>,
     index: u32,
+    /// The frame; valid while `consumer` (and so its ring) is borrowed.
+    frame: Frame,
     status: Status,
     len: u32,
     meta: FrameMeta,
@@ -377,7 +388,7 @@ impl<M: Memory> ReadGuard<'_, M> {
         // SAFETY: the payload area lies inside the region and `len` was
         // checked against the frame capacity; this side owns the frame until
         // the guard is dropped or deferred.
-        unsafe { std::slice::from_raw_parts(self.consumer.ring.payload_ptr(self.index), len) }
+        unsafe { std::slice::from_raw_parts(self.frame.payload(), len) }
     }
 
     /// A private copy of the payload (the untrusted-peer path).
@@ -424,14 +435,16 @@ impl<M: Memory> Drop for ReadGuard<'_, M> {
         if self.done {
             return;
         }
-        let now = self.consumer.ring.status(self.index).load(Relaxed);
+        let consumer = &mut *self.consumer;
+        let status = self.frame.status();
+        let now = status.load(Relaxed);
         if now != self.status.raw() {
             let kind = Corruption::ChangedUnderUs {
                 from: self.status.raw(),
                 to: now,
             };
-            self.consumer.fault = Some(corrupt(self.index, kind));
+            consumer.fault = Some(corrupt(self.index, kind));
         }
-        self.consumer.give_back(self.index);
+        consumer.give_back(self.index);
     }
 }

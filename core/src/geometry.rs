@@ -94,9 +94,17 @@ pub enum GeometryError {
     },
 }
 
+/// Frames picked by ringlink are multiples of a cache line.
+const FRAME_ALIGN: usize = 64;
+
 /// The system page size.
 pub fn page_size() -> usize {
-    rustix::param::page_size()
+    // SAFETY: sysconf has no preconditions. (libc rather than rustix's
+    // auxv reader, which faults under valgrind, our instruction counter.)
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    }
 }
 
 impl Geometry {
@@ -164,9 +172,10 @@ impl Geometry {
     /// Picks a valid geometry for messages of up to `max_message` bytes and at
     /// least `frames` frames (rounded up to whole blocks).
     ///
-    /// Frames are sized to a multiple of 16 so that every payload has the same
-    /// alignment (frame + 24 ≡ 8 mod 16); the block is the smallest run of 1 to
-    /// 16 pages that wastes the least space at its end.
+    /// Frames are sized to whole 64-byte cache lines, so neighbouring frames
+    /// never share a line (no false sharing between producer and consumer)
+    /// and every payload has the same alignment (frame + 24); the block is
+    /// the run of 1 to 16 pages that wastes the least space at its end.
     pub fn for_messages(max_message: usize, frames: u32) -> Result<Geometry, GeometryError> {
         Self::for_messages_with_page_size(max_message, frames, page_size())
     }
@@ -183,7 +192,7 @@ impl Geometry {
         };
         let frame_size = max_message
             .checked_add(HDRLEN)
-            .map(|n| n.next_multiple_of(16))
+            .map(|n| n.next_multiple_of(FRAME_ALIGN))
             .filter(|&n| n <= i32::MAX as usize)
             .ok_or_else(|| bad.clone())?;
         if frames == 0 || page_size == 0 {
@@ -214,7 +223,8 @@ impl Geometry {
     }
 
     /// A geometry with exactly `frames` frames in a single block, each
-    /// holding at least `max_message` bytes (frames grow to fill the block).
+    /// holding at least `max_message` bytes (frames are whole cache lines and
+    /// grow to fill the block).
     ///
     /// ```
     /// use ringlink_core::Geometry;
@@ -366,7 +376,7 @@ mod tests {
                 assert!(g.payload_capacity() >= max, "{max} {g:?}");
                 assert!(g.frame_nr >= frames);
                 assert!(g.frame_nr < frames + g.frames_per_block());
-                assert_eq!(g.frame_size % 16, 0);
+                assert_eq!(g.frame_size % 64, 0);
                 // Every frame lies inside the ring.
                 let last = g.frame_offset(g.frame_nr - 1).unwrap();
                 assert!(last + g.frame_size as usize <= g.ring_size());
@@ -396,7 +406,7 @@ mod tests {
 
     #[test]
     fn for_messages_wastes_little() {
-        // 5000-byte messages: frames of 5024; a 5-page block holds 4 with 384 spare.
+        // 5000-byte messages: frames of 5056; a 5-page block holds 4 with 256 spare.
         let g = Geometry::for_messages_with_page_size(5000, 8, PAGE).unwrap();
         let per_block = g.frames_per_block() as usize;
         let waste = g.block_size as usize - per_block * g.frame_size as usize;

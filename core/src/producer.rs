@@ -3,8 +3,12 @@
 use crate::error::{Corruption, RingError};
 use crate::frame::{FrameMeta, Status, offset};
 use crate::memory::Memory;
-use crate::ring::Ring;
+use crate::ring::{Frame, Ring};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+
+/// Once full, the producer resumes when this many frames (at most a quarter
+/// of the ring) are free again.
+const RESUME_GAP: u32 = 16;
 
 /// Fills frames of a ring in order (the kernel's side of a netlink RX ring,
 /// user space's side of a TX ring).
@@ -20,9 +24,14 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 /// let frame = rx.next().unwrap().expect("a message");
 /// assert_eq!(frame.payload(), b"hello");
 /// ```
+// Aligned so that its per-message fields never share a cache line (or the
+// adjacent-line prefetch pair) with a consumer living next to it.
+#[repr(align(128))]
 pub struct Producer<M> {
     ring: Ring<M>,
     head: u32,
+    /// The ring was found full: wait for a gap before polling the head.
+    full: bool,
     /// Absolute position of `head`: frames passed (filled or skipped) since
     /// the start. The consumer counts the same way.
     abs: u64,
@@ -34,6 +43,7 @@ impl<M: Memory> Producer<M> {
         Producer {
             ring,
             head: 0,
+            full: false,
             abs: 0,
         }
     }
@@ -52,9 +62,24 @@ impl<M: Memory> Producer<M> {
     /// UNUSED or SKIP. A cheap, read-only check for wait loops.
     pub fn has_room(&self) -> bool {
         matches!(
-            Status::from_raw(self.ring.status(self.head).load(Acquire)),
+            Status::from_raw(self.ring.status(self.watched()).load(Acquire)),
             Some(Status::Unused | Status::Skip) | None
         )
+    }
+
+    /// The frame whose status says whether to try the head: the head
+    /// itself, or, once the ring was found full, a frame `RESUME_GAP` ahead.
+    /// Waiting for that gap keeps a producer on a full ring from polling the
+    /// very frame the consumer is reading, which would bounce its cache line
+    /// between the two on every message.
+    fn watched(&self) -> u32 {
+        match self.full {
+            false => self.head,
+            true => {
+                let gap = RESUME_GAP.min(self.ring.frame_nr() / 4);
+                (self.head + gap) % self.ring.frame_nr()
+            }
+        }
     }
 
     /// Reserves the head frame for building a message in place.
@@ -64,33 +89,47 @@ impl<M: Memory> Producer<M> {
     /// that is backpressure, not an error. A status no honest consumer
     /// writes is reported as corruption and the frame is left alone.
     pub fn reserve(&mut self) -> Result<Option<WriteGuard<'_, M>>, RingError> {
+        if self.full {
+            if !self.has_room() {
+                return Ok(None);
+            }
+            self.full = false;
+        }
         let frames = u64::from(self.ring.frame_nr());
         let (start_head, start_abs) = (self.head, self.abs);
+        // Set when a SKIP frame turned UNUSED as we announced stepping over
+        // it: the consumer is handing it back and may take it back again.
+        let mut contested = false;
         // Each turn steps a frame or re-reads one that changed under us.
         for _ in 0..2 * frames + 2 {
-            let status = self.ring.status(self.head);
+            let frame = self.ring.frame(self.head);
+            let status = frame.status();
             // Acquire: the consumer's reads of the old payload happen before
             // our writes of the new one.
             let raw = status.load(Acquire);
             match Status::from_raw(raw) {
                 Some(Status::Unused) => {
-                    // A CAS, because the consumer may take a frame it just
-                    // handed back (see `Consumer`): exactly one of us wins.
+                    // Uncontested, the frame stays UNUSED until commit: the
+                    // consumer reads UNUSED and RESERVED alike ("nothing
+                    // yet"), and not touching the line until the message is
+                    // built keeps a polling consumer from pulling it away
+                    // mid-build. Contested, a CAS marks it RESERVED, so
+                    // exactly one of us wins.
                     let reserved = Status::Reserved.raw();
-                    if status
-                        .compare_exchange(raw, reserved, Acquire, Relaxed)
-                        .is_ok()
-                    {
-                        return Ok(Some(WriteGuard {
-                            index: self.head,
-                            meta: FrameMeta::default(),
-                            producer: self,
-                            done: false,
-                        }));
+                    if contested && status.compare_exchange(raw, reserved, Acquire, Relaxed).is_err() {
+                        continue;
                     }
+                    return Ok(Some(WriteGuard {
+                        index: self.head,
+                        frame,
+                        meta: FrameMeta::default(),
+                        producer: self,
+                        done: false,
+                    }));
                 }
                 Some(Status::Skip) => {
                     if !self.announce_skip() {
+                        contested = true;
                         continue;
                     }
                     self.head = self.ring.next_index(self.head);
@@ -99,7 +138,10 @@ impl<M: Memory> Producer<M> {
                         break;
                     }
                 }
-                Some(Status::Reserved | Status::Valid | Status::Copy) => return Ok(None),
+                Some(Status::Reserved | Status::Valid | Status::Copy) => {
+                    self.full = true;
+                    return Ok(None);
+                }
                 None => {
                     return Err(RingError::Corrupt {
                         frame: self.head,
@@ -132,16 +174,15 @@ impl<M: Memory> Producer<M> {
     }
 
     /// Publishes the head frame with `status` and `len` and moves on.
-    fn publish(&mut self, index: u32, status: Status, len: u32, meta: FrameMeta) {
-        let ring = &self.ring;
-        ring.word(index, offset::LEN).store(len, Relaxed);
-        ring.word(index, offset::GROUP).store(meta.group, Relaxed);
-        ring.word(index, offset::PID).store(meta.pid, Relaxed);
-        ring.word(index, offset::UID).store(meta.uid, Relaxed);
-        ring.word(index, offset::GID).store(meta.gid, Relaxed);
+    fn publish(&mut self, frame: Frame, index: u32, status: Status, len: u32, meta: FrameMeta) {
+        frame.word(offset::LEN).store(len, Relaxed);
+        frame.word(offset::GROUP).store(meta.group, Relaxed);
+        frame.word(offset::PID).store(meta.pid, Relaxed);
+        frame.word(offset::UID).store(meta.uid, Relaxed);
+        frame.word(offset::GID).store(meta.gid, Relaxed);
         // Release: payload and header words are visible before the status.
-        ring.status(index).store(status.raw(), Release);
-        self.head = ring.next_index(index);
+        frame.status().store(status.raw(), Release);
+        self.head = self.ring.next_index(index);
         self.abs += 1;
     }
 }
@@ -152,6 +193,8 @@ impl<M: Memory> Producer<M> {
 pub struct WriteGuard<'a, M: Memory> {
     producer: &'a mut Producer<M>,
     index: u32,
+    /// The reserved frame; valid while `producer` (and so its ring) is borrowed.
+    frame: Frame,
     meta: FrameMeta,
     done: bool,
 }
@@ -164,16 +207,16 @@ impl<M: Memory> WriteGuard<'_, M> {
 
     /// Bytes the payload area holds.
     pub fn capacity(&self) -> usize {
-        self.producer.ring.capacity()
+        self.frame.capacity()
     }
 
     /// The whole payload area, to build the message in place.
     pub fn buf(&mut self) -> &mut [u8] {
-        let ring = &self.producer.ring;
         // SAFETY: the payload area of a frame inside the region (checked at
-        // ring construction); this side owns the frame while it is RESERVED,
-        // and `&mut self` makes this the only live view of it.
-        unsafe { std::slice::from_raw_parts_mut(ring.payload_ptr(self.index), ring.capacity()) }
+        // ring construction), alive while the producer is borrowed; this side
+        // owns the frame while it is RESERVED, and `&mut self` makes this the
+        // only live view of it.
+        unsafe { std::slice::from_raw_parts_mut(self.frame.payload(), self.frame.capacity()) }
     }
 
     /// Sets the group and credential words published with the frame.
@@ -186,13 +229,12 @@ impl<M: Memory> WriteGuard<'_, M> {
     pub fn commit(mut self, len: usize) -> Result<(), RingError> {
         self.done = true;
         let capacity = self.capacity();
-        let (index, meta) = (self.index, self.meta);
+        let (frame, index, meta) = (self.frame, self.index, self.meta);
         if len > capacity {
-            self.producer.publish(index, Status::Valid, 0, meta);
+            self.producer.publish(frame, index, Status::Valid, 0, meta);
             return Err(RingError::TooLong { len, capacity });
         }
-        self.producer
-            .publish(index, Status::Valid, len as u32, meta);
+        self.producer.publish(frame, index, Status::Valid, len as u32, meta);
         Ok(())
     }
 
@@ -217,8 +259,8 @@ impl<M: Memory> WriteGuard<'_, M> {
     /// out-of-band message before calling this.
     pub fn commit_copy(mut self, len: u32) {
         self.done = true;
-        let (index, meta) = (self.index, self.meta);
-        self.producer.publish(index, Status::Copy, len, meta);
+        let (frame, index, meta) = (self.frame, self.index, self.meta);
+        self.producer.publish(frame, index, Status::Copy, len, meta);
     }
 
     /// Gives the frame up: published VALID with length 0.
@@ -230,8 +272,8 @@ impl<M: Memory> WriteGuard<'_, M> {
 impl<M: Memory> Drop for WriteGuard<'_, M> {
     fn drop(&mut self) {
         if !self.done {
-            let (index, meta) = (self.index, self.meta);
-            self.producer.publish(index, Status::Valid, 0, meta);
+            let (frame, index, meta) = (self.frame, self.index, self.meta);
+            self.producer.publish(frame, index, Status::Valid, 0, meta);
         }
     }
 }

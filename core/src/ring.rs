@@ -23,6 +23,8 @@ pub struct Ring<M> {
     contiguous: bool,
     /// Where the producer announces how far it stepped over SKIP frames.
     skip_cursor: Option<NonNull<AtomicU64>>,
+    /// Payload bytes per frame.
+    capacity: usize,
 }
 
 // SAFETY: the ring only holds the region (which is Send/Sync if M is) and a
@@ -62,6 +64,7 @@ impl<M: Memory> Ring<M> {
             per_block,
             contiguous: per_block * geometry.frame_size == geometry.block_size,
             skip_cursor: None,
+            capacity: geometry.payload_capacity(),
         })
     }
 
@@ -93,6 +96,9 @@ impl<M: Memory> Ring<M> {
         self.skip_cursor.map(|p| unsafe { p.as_ref() })
     }
 
+}
+
+impl<M> Ring<M> {
     /// The ring's geometry.
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
@@ -110,7 +116,7 @@ impl<M: Memory> Ring<M> {
 
     /// Largest payload one frame holds.
     pub fn capacity(&self) -> usize {
-        self.geometry.payload_capacity()
+        self.capacity
     }
 
     /// The index after `index`, wrapping.
@@ -123,9 +129,10 @@ impl<M: Memory> Ring<M> {
         }
     }
 
-    /// Start of frame `index`. Callers keep `index < frame_nr`.
+    /// Frame `index`. Callers keep `index < frame_nr`; a larger index is
+    /// clamped to the last frame, so no access can leave the region.
     #[inline]
-    fn frame(&self, index: u32) -> *mut u8 {
+    pub(crate) fn frame(&self, index: u32) -> Frame {
         debug_assert!(index < self.geometry.frame_nr);
         let index = index.min(self.geometry.frame_nr - 1);
         let offset = if self.contiguous {
@@ -134,47 +141,43 @@ impl<M: Memory> Ring<M> {
             (index / self.per_block) as usize * self.geometry.block_size as usize
                 + (index % self.per_block) as usize * self.geometry.frame_size as usize
         };
-        // In bounds: offset + frame_size <= ring_size, checked at construction.
-        self.base.as_ptr().wrapping_add(offset)
+        Frame {
+            // In bounds: offset + frame_size <= ring_size, checked at construction.
+            ptr: self.base.as_ptr().wrapping_add(offset),
+            capacity: self.capacity,
+        }
     }
 
-    /// Header word at byte `field` of frame `index`.
-    #[inline]
-    pub(crate) fn word(&self, index: u32, field: usize) -> &AtomicU32 {
-        debug_assert!(field + 4 <= HDRLEN && field % 4 == 0);
-        let ptr = self.frame(index).wrapping_add(field) as *const AtomicU32;
-        // SAFETY: the frame lies inside the region (checked at construction,
-        // index clamped below frame_nr), frames start at multiples of 4 from a
-        // 16-aligned base so the word is aligned, the region outlives `&self`,
-        // and the peer only ever accesses these words atomically.
-        unsafe { &*ptr }
-    }
-
-    /// Status word of frame `index`: every protocol step goes through here.
+    /// Status word of frame `index`.
     #[inline]
     pub(crate) fn status(&self, index: u32) -> &AtomicU32 {
-        crate::sync::yield_point();
-        self.word(index, offset::STATUS)
-    }
-
-    /// Payload area of frame `index`: `capacity()` bytes after the header.
-    #[inline]
-    pub(crate) fn payload_ptr(&self, index: u32) -> *mut u8 {
-        self.frame(index).wrapping_add(HDRLEN)
+        let word = self.frame(index).status() as *const AtomicU32;
+        // SAFETY: the word lies in this ring's region, which lives as long
+        // as `&self` (see `Frame`).
+        unsafe { &*word }
     }
 
     /// Raw header words of frame `index`, for tools that inspect a ring and
     /// for tests that play a hostile peer. `None` past the last frame.
     pub fn raw_header(&self, index: u32) -> Option<RawHeader<'_>> {
-        (index < self.geometry.frame_nr).then(|| RawHeader {
-            words: [
-                self.word(index, offset::STATUS),
-                self.word(index, offset::LEN),
-                self.word(index, offset::GROUP),
-                self.word(index, offset::PID),
-                self.word(index, offset::UID),
-                self.word(index, offset::GID),
-            ],
+        (index < self.geometry.frame_nr).then(|| {
+            let frame = self.frame(index);
+            let word = |field| -> &AtomicU32 {
+                let word = frame.word(field) as *const AtomicU32;
+                // SAFETY: the word lies in this ring's region, which lives
+                // as long as `&self` (see `Frame`).
+                unsafe { &*word }
+            };
+            RawHeader {
+                words: [
+                    word(offset::STATUS),
+                    word(offset::LEN),
+                    word(offset::GROUP),
+                    word(offset::PID),
+                    word(offset::UID),
+                    word(offset::GID),
+                ],
+            }
         })
     }
 }
@@ -193,5 +196,48 @@ impl RawHeader<'_> {
     /// The length word.
     pub fn len(&self) -> &AtomicU32 {
         self.words[1]
+    }
+}
+
+/// One frame of a ring: where its header words and payload are.
+///
+/// A `Frame` is a plain pointer, valid only while the ring it came from is
+/// alive; crate code keeps it next to a borrow of that ring (a guard holds
+/// the producer or consumer borrowed), so it never outlives it.
+#[derive(Clone, Copy)]
+pub(crate) struct Frame {
+    ptr: *mut u8,
+    capacity: usize,
+}
+
+impl Frame {
+    /// Header word at byte `field`.
+    #[inline]
+    pub(crate) fn word(&self, field: usize) -> &AtomicU32 {
+        debug_assert!(field + 4 <= HDRLEN && field % 4 == 0);
+        // SAFETY: the frame lies inside a live ring's region (see the type
+        // documentation), frames start at multiples of 4 from a 16-aligned
+        // base so the word is aligned, and the peer only ever accesses
+        // these words atomically.
+        unsafe { &*(self.ptr.wrapping_add(field) as *const AtomicU32) }
+    }
+
+    /// Status word: every protocol step goes through here.
+    #[inline]
+    pub(crate) fn status(&self) -> &AtomicU32 {
+        crate::sync::yield_point();
+        self.word(offset::STATUS)
+    }
+
+    /// Payload area: `capacity` bytes after the header.
+    #[inline]
+    pub(crate) fn payload(&self) -> *mut u8 {
+        self.ptr.wrapping_add(HDRLEN)
+    }
+
+    /// Bytes the payload area holds.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 }

@@ -32,16 +32,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 samples: vec![seq as f32; (seq % 16) as usize],
             };
             loop {
-                match tx.reserve().map_err(|e| e.to_string())? {
-                    Some(frame) => {
-                        typed::write(frame, &reading).map_err(|e| e.to_string())?;
-                        break;
-                    }
-                    None => {
-                        tx.wait_writable(Some(Duration::from_secs(5)))
-                            .map_err(|e| e.to_string())?;
-                    }
+                if let Some(frame) = tx.reserve().map_err(|e| e.to_string())? {
+                    typed::write(frame, &reading).map_err(|e| e.to_string())?;
+                    break;
                 }
+                tx.wait_writable(Some(Duration::from_secs(5)))
+                    .map_err(|e| e.to_string())?;
             }
             if seq % 64 == 63 {
                 tx.flush().map_err(|e| e.to_string())?;

@@ -1,0 +1,7 @@
+//! ringlink's benchmark harness: the shared measuring code behind the
+//! `ringlink-benches` binary (the README's main command) and the criterion
+//! micro-benchmarks.
+
+pub mod inproc;
+pub mod minimal_ring;
+pub mod stats;
