@@ -2,6 +2,7 @@
 //! core ring over heap memory, and through the minimal ring as baseline.
 
 use crate::minimal_ring::{MinimalRing, Slot};
+use crossbeam_utils::Backoff;
 use ringlink_core::{Consumer, Geometry, HeapMemory, Producer, Ring};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,9 @@ pub const FRAMES: u32 = 1024;
 fn pin(cpu: usize) {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu % std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if std::env::var_os("PIN").is_some() { let _ = rustix::thread::sched_setaffinity(None, &set); }
+    if std::env::var_os("PIN").is_some() {
+        let _ = rustix::thread::sched_setaffinity(None, &set);
+    }
 }
 
 /// Runs `produce` on a thread pinned to CPU 0 and `consume` on one pinned
@@ -68,14 +71,17 @@ pub fn core_ring(count: u64) -> Duration {
         },
         move || {
             let mut expected = 0u64;
+            let idle = Backoff::new();
             while expected < count {
                 match rx.next().expect("next") {
                     Some(frame) => {
-                        let seq = u64::from_le_bytes(frame.payload()[..8].try_into().expect("8 bytes"));
+                        let seq =
+                            u64::from_le_bytes(frame.payload()[..8].try_into().expect("8 bytes"));
                         assert_eq!(seq, expected, "core ring lost or reordered a message");
                         expected += 1;
+                        idle.reset();
                     }
-                    None => std::hint::spin_loop(),
+                    None => idle.spin(),
                 }
             }
         },
@@ -100,6 +106,7 @@ pub fn minimal_ring(count: u64) -> Duration {
         || {
             let mut cached_head = 0;
             let mut expected = 0u64;
+            let idle = Backoff::new();
             while expected < count {
                 let got = ring.pop(&mut cached_head, |slot| {
                     let seq = u64::from_le_bytes(slot[..8].try_into().expect("8 bytes"));
@@ -107,8 +114,9 @@ pub fn minimal_ring(count: u64) -> Duration {
                 });
                 if got {
                     expected += 1;
+                    idle.reset();
                 } else {
-                    std::hint::spin_loop();
+                    idle.spin();
                 }
             }
         },

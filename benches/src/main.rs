@@ -75,7 +75,10 @@ fn main() -> ExitCode {
     println!();
     println!("| ring (64 B, 2 threads) | median msgs/s | vs minimal |");
     println!("|---|---|---|");
-    println!("| minimal SPSC ring (baseline) | {:.1} M | 1.00 |", minimal / 1e6);
+    println!(
+        "| minimal SPSC ring (baseline) | {:.1} M | 1.00 |",
+        minimal / 1e6
+    );
     println!(
         "| ringlink core ring | {:.1} M | {:.2} |",
         core / 1e6,

@@ -39,7 +39,9 @@ impl MinimalRing {
     }
 
     fn slot(&self, position: u64) -> *mut Slot {
-        self.slots[(position as usize) & (self.slots.len() - 1)].0.get()
+        self.slots[(position as usize) & (self.slots.len() - 1)]
+            .0
+            .get()
     }
 
     /// Producer side: copies `msg` into the next slot; `false` when full.

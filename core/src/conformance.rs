@@ -2,10 +2,24 @@
 //! shared API ([`FrameSender`], [`FrameReceiver`]) that every transport
 //! instantiates with [`conformance_tests!`](crate::conformance_tests).
 //!
-//! ```ignore
-//! struct MyHarness;
-//! impl ringlink_core::conformance::Harness for MyHarness { /* ... */ }
-//! ringlink_core::conformance_tests!(MyHarness);
+//! ```
+//! use ringlink_core::conformance::{self, Harness};
+//! use ringlink_core::{Geometry, SpinPolicy, channel};
+//!
+//! struct Threads;
+//!
+//! impl Harness for Threads {
+//!     type Tx = channel::Sender;
+//!     type Rx = channel::Receiver;
+//!     fn pair(capacity: usize, frames: u32) -> (Self::Tx, Self::Rx) {
+//!         let geometry = Geometry::exact(capacity, frames).unwrap();
+//!         channel::channel(geometry, SpinPolicy::default()).unwrap()
+//!     }
+//! }
+//!
+//! // In a test file, `ringlink_core::conformance_tests!(Threads);` makes one
+//! // #[test] per case; each case is also a plain function:
+//! conformance::ordering::<Threads>();
 //! ```
 
 use crate::api::{FrameReceiver, FrameSender};

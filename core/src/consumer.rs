@@ -139,32 +139,52 @@ impl<M: Memory> Consumer<M> {
     /// stepped over. Corruption (unknown status, length beyond the frame, a
     /// SKIP this side never set, a deferred frame overwritten) is returned as
     /// an error once and the frame is stepped over, so the next call goes on.
+    #[inline]
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "a lending iterator: each frame borrows the consumer"
+    )]
     pub fn next(&mut self) -> Result<Option<ReadGuard<'_, M>>, RingError> {
+        // Fast path: nothing deferred, no fault pending, and the frame here
+        // is VALID with a length in bounds, or plainly not filled yet.
+        if self.skipped == 0 && self.fault.is_none() {
+            let frame = self.ring.frame(self.pos);
+            let raw = frame.status().load(Acquire);
+            if raw == Status::Valid.raw() {
+                let len = frame.word(offset::LEN).load(Relaxed);
+                if len != 0 && len as usize <= frame.capacity() {
+                    return Ok(Some(self.guard(frame, len, false)));
+                }
+            } else if raw == Status::Unused.raw() || raw == Status::Reserved.raw() {
+                return Ok(None);
+            }
+        }
+        self.next_slow()
+    }
+
+    /// [`Consumer::next`] past the fast path.
+    fn next_slow(&mut self) -> Result<Option<ReadGuard<'_, M>>, RingError> {
         let Some((status, len, frame)) = self.advance()? else {
             return Ok(None);
         };
-        let index = self.pos;
-        // Each header word is read once; the guard keeps the copies.
-        let meta = FrameMeta {
-            group: frame.word(offset::GROUP).load(Relaxed),
-            pid: frame.word(offset::PID).load(Relaxed),
-            uid: frame.word(offset::UID).load(Relaxed),
-            gid: frame.word(offset::GID).load(Relaxed),
-        };
         let capacity = frame.capacity();
         if status == Status::Valid && len as usize > capacity {
+            let index = self.pos;
             self.give_back(index);
             return Err(corrupt(index, Corruption::LenOutOfBounds { len, capacity }));
         }
-        Ok(Some(ReadGuard {
+        Ok(Some(self.guard(frame, len, status == Status::Copy)))
+    }
+
+    /// A guard on the frame at the current position.
+    #[inline]
+    fn guard(&mut self, frame: Frame, len: u32, copy: bool) -> ReadGuard<'_, M> {
+        ReadGuard {
             consumer: self,
-            index,
             frame,
-            status,
             len,
-            meta,
-            done: false,
-        }))
+            copy,
+        }
     }
 
     /// Walks to the next frame the producer filled without taking it:
@@ -342,20 +362,20 @@ fn corrupt(frame: u32, kind: Corruption) -> RingError {
 /// A frame taken from the ring: read its payload in place, then drop it to
 /// release the frame (UNUSED) or [`ReadGuard::defer`] it (SKIP).
 pub struct ReadGuard<'a, M: Memory> {
+    /// The consumer, standing on this frame until the guard goes.
     consumer: &'a mut Consumer<M>,
-    index: u32,
     /// The frame; valid while `consumer` (and so its ring) is borrowed.
     frame: Frame,
-    status: Status,
+    /// The length word as read once when the frame was taken.
     len: u32,
-    meta: FrameMeta,
-    done: bool,
+    /// COPY rather than VALID.
+    copy: bool,
 }
 
 impl<M: Memory> ReadGuard<'_, M> {
     /// Index of the frame.
     pub fn index(&self) -> u32 {
-        self.index
+        self.consumer.pos
     }
 
     /// The ring the frame is in.
@@ -366,25 +386,33 @@ impl<M: Memory> ReadGuard<'_, M> {
     /// Whether the message travels out of band (COPY): its bytes are not in
     /// the frame; [`ReadGuard::copy_len`] tells their announced length.
     pub fn is_copy(&self) -> bool {
-        self.status == Status::Copy
+        self.copy
     }
 
     /// The announced length of an out-of-band message (COPY frames); a
     /// peer's claim, to be checked against what actually arrives.
     pub fn copy_len(&self) -> u32 {
-        if self.is_copy() { self.len } else { 0 }
+        if self.copy { self.len } else { 0 }
     }
 
-    /// Group and credentials the producer wrote.
+    /// Group and credentials the producer wrote, read from the frame now
+    /// (nothing is validated against them; a hostile peer may change them
+    /// between two calls).
     pub fn meta(&self) -> FrameMeta {
-        self.meta
+        let word = |field| self.frame.word(field).load(Relaxed);
+        FrameMeta {
+            group: word(offset::GROUP),
+            pid: word(offset::PID),
+            uid: word(offset::UID),
+            gid: word(offset::GID),
+        }
     }
 
     /// The message bytes, in place (empty for COPY frames). The length was
     /// checked against the frame; a hostile peer may still change the bytes
     /// under us: copy them out first ([`ReadGuard::to_vec`]) if it must not.
     pub fn payload(&self) -> &[u8] {
-        let len = if self.is_copy() { 0 } else { self.len as usize };
+        let len = if self.copy { 0 } else { self.len as usize };
         // SAFETY: the payload area lies inside the region and `len` was
         // checked against the frame capacity; this side owns the frame until
         // the guard is dropped or deferred.
@@ -396,34 +424,37 @@ impl<M: Memory> ReadGuard<'_, M> {
         self.payload().to_vec()
     }
 
+    /// The status this side saw when it took the frame.
+    fn seen(&self) -> Status {
+        if self.copy {
+            Status::Copy
+        } else {
+            Status::Valid
+        }
+    }
+
     /// Defers the frame: it stays in the ring as SKIP, the consumer moves on,
     /// and the returned handle reads and releases it later. Refused (the
     /// guard comes back, the frame still yours) when `frame_nr - 1` frames
     /// are deferred already ([`Consumer::can_defer`]).
-    pub fn defer(mut self) -> Result<Deferred, Self> {
+    pub fn defer(self) -> Result<Deferred, Self> {
         if !self.consumer.can_defer() {
             return Err(self);
         }
-        self.done = true;
-        let consumer = &mut *self.consumer;
-        consumer.local[self.index as usize] = Local::Held;
-        consumer.skipped += 1;
-        consumer
-            .ring
-            .status(self.index)
-            .store(Status::Skip.raw(), Release);
-        consumer.step();
-        Ok(Deferred {
-            owner: consumer.id,
-            index: self.index,
-            len: if self.status == Status::Copy {
-                0
-            } else {
-                self.len
-            },
-            meta: self.meta,
+        let handle = Deferred {
+            owner: self.consumer.id,
+            index: self.consumer.pos,
+            len: if self.copy { 0 } else { self.len },
+            meta: self.meta(),
             out_of_band: None,
-        })
+        };
+        self.consumer.local[handle.index as usize] = Local::Held;
+        self.consumer.skipped += 1;
+        self.frame.status().store(Status::Skip.raw(), Release);
+        self.consumer.step();
+        // The frame stays this side's, as SKIP: no release on drop.
+        std::mem::forget(self);
+        Ok(handle)
     }
 
     /// Releases the frame (UNUSED); the same as dropping the guard.
@@ -432,19 +463,15 @@ impl<M: Memory> ReadGuard<'_, M> {
 
 impl<M: Memory> Drop for ReadGuard<'_, M> {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let consumer = &mut *self.consumer;
         let status = self.frame.status();
-        let now = status.load(Relaxed);
-        if now != self.status.raw() {
+        let (seen, now) = (self.seen().raw(), status.load(Relaxed));
+        if now != seen {
             let kind = Corruption::ChangedUnderUs {
-                from: self.status.raw(),
+                from: seen,
                 to: now,
             };
-            consumer.fault = Some(corrupt(self.index, kind));
+            self.consumer.fault = Some(corrupt(self.consumer.pos, kind));
         }
-        consumer.give_back(self.index);
+        self.consumer.give_back(self.consumer.pos);
     }
 }

@@ -88,13 +88,36 @@ impl<M: Memory> Producer<M> {
     /// ring is full (the head frame is not UNUSED, or every frame is SKIP):
     /// that is backpressure, not an error. A status no honest consumer
     /// writes is reported as corruption and the frame is left alone.
+    #[inline]
     pub fn reserve(&mut self) -> Result<Option<WriteGuard<'_, M>>, RingError> {
         if self.full {
             if !self.has_room() {
                 return Ok(None);
             }
             self.full = false;
+        } else {
+            // Fast path: the head frame is free. Acquire: the consumer's
+            // reads of the old payload happen before our writes.
+            let frame = self.ring.frame(self.head);
+            if frame.status().load(Acquire) == Status::Unused.raw() {
+                return Ok(Some(self.guard(frame)));
+            }
         }
+        self.reserve_slow()
+    }
+
+    /// A guard on the head frame.
+    fn guard(&mut self, frame: Frame) -> WriteGuard<'_, M> {
+        WriteGuard {
+            frame,
+            meta: FrameMeta::default(),
+            producer: self,
+        }
+    }
+
+    /// [`Producer::reserve`] past the fast path: SKIP frames, contested
+    /// frames, a full ring, corruption.
+    fn reserve_slow(&mut self) -> Result<Option<WriteGuard<'_, M>>, RingError> {
         let frames = u64::from(self.ring.frame_nr());
         let (start_head, start_abs) = (self.head, self.abs);
         // Set when a SKIP frame turned UNUSED as we announced stepping over
@@ -116,16 +139,14 @@ impl<M: Memory> Producer<M> {
                     // mid-build. Contested, a CAS marks it RESERVED, so
                     // exactly one of us wins.
                     let reserved = Status::Reserved.raw();
-                    if contested && status.compare_exchange(raw, reserved, Acquire, Relaxed).is_err() {
+                    if contested
+                        && status
+                            .compare_exchange(raw, reserved, Acquire, Relaxed)
+                            .is_err()
+                    {
                         continue;
                     }
-                    return Ok(Some(WriteGuard {
-                        index: self.head,
-                        frame,
-                        meta: FrameMeta::default(),
-                        producer: self,
-                        done: false,
-                    }));
+                    return Ok(Some(self.guard(frame)));
                 }
                 Some(Status::Skip) => {
                     if !self.announce_skip() {
@@ -174,7 +195,7 @@ impl<M: Memory> Producer<M> {
     }
 
     /// Publishes the head frame with `status` and `len` and moves on.
-    fn publish(&mut self, frame: Frame, index: u32, status: Status, len: u32, meta: FrameMeta) {
+    fn publish(&mut self, frame: Frame, status: Status, len: u32, meta: FrameMeta) {
         frame.word(offset::LEN).store(len, Relaxed);
         frame.word(offset::GROUP).store(meta.group, Relaxed);
         frame.word(offset::PID).store(meta.pid, Relaxed);
@@ -182,7 +203,7 @@ impl<M: Memory> Producer<M> {
         frame.word(offset::GID).store(meta.gid, Relaxed);
         // Release: payload and header words are visible before the status.
         frame.status().store(status.raw(), Release);
-        self.head = self.ring.next_index(index);
+        self.head = self.ring.next_index(self.head);
         self.abs += 1;
     }
 }
@@ -191,18 +212,17 @@ impl<M: Memory> Producer<M> {
 /// dropping it without committing aborts it (VALID with length 0, which
 /// consumers release unseen), so a frame is never left RESERVED.
 pub struct WriteGuard<'a, M: Memory> {
+    /// The producer, standing on this frame (its head) until the guard goes.
     producer: &'a mut Producer<M>,
-    index: u32,
     /// The reserved frame; valid while `producer` (and so its ring) is borrowed.
     frame: Frame,
     meta: FrameMeta,
-    done: bool,
 }
 
 impl<M: Memory> WriteGuard<'_, M> {
     /// Index of the reserved frame.
     pub fn index(&self) -> u32 {
-        self.index
+        self.producer.head
     }
 
     /// Bytes the payload area holds.
@@ -214,8 +234,8 @@ impl<M: Memory> WriteGuard<'_, M> {
     pub fn buf(&mut self) -> &mut [u8] {
         // SAFETY: the payload area of a frame inside the region (checked at
         // ring construction), alive while the producer is borrowed; this side
-        // owns the frame while it is RESERVED, and `&mut self` makes this the
-        // only live view of it.
+        // owns the frame until it publishes it, and `&mut self` makes this
+        // the only live view of it.
         unsafe { std::slice::from_raw_parts_mut(self.frame.payload(), self.frame.capacity()) }
     }
 
@@ -224,17 +244,25 @@ impl<M: Memory> WriteGuard<'_, M> {
         self.meta = meta;
     }
 
+    /// Publishes the frame with `status` and `len`, consuming the guard.
+    fn finish(self, status: Status, len: u32) {
+        let (frame, meta) = (self.frame, self.meta);
+        let producer = &mut *self.producer;
+        producer.publish(frame, status, len, meta);
+        // Published: nothing left for drop to do.
+        std::mem::forget(self);
+    }
+
     /// Publishes the first `len` bytes of the payload area (VALID).
-    /// A `len` of 0 publishes an empty frame, which consumers skip.
-    pub fn commit(mut self, len: usize) -> Result<(), RingError> {
-        self.done = true;
+    /// A `len` of 0 publishes an empty frame, which consumers skip. A `len`
+    /// past the frame is refused and the frame aborted.
+    pub fn commit(self, len: usize) -> Result<(), RingError> {
         let capacity = self.capacity();
-        let (frame, index, meta) = (self.frame, self.index, self.meta);
         if len > capacity {
-            self.producer.publish(frame, index, Status::Valid, 0, meta);
+            self.finish(Status::Valid, 0);
             return Err(RingError::TooLong { len, capacity });
         }
-        self.producer.publish(frame, index, Status::Valid, len as u32, meta);
+        self.finish(Status::Valid, len as u32);
         Ok(())
     }
 
@@ -257,23 +285,21 @@ impl<M: Memory> WriteGuard<'_, M> {
     /// Publishes the frame as COPY: the message of `len` bytes travels out of
     /// band and the frame only keeps its place in ring order. Send the
     /// out-of-band message before calling this.
-    pub fn commit_copy(mut self, len: u32) {
-        self.done = true;
-        let (frame, index, meta) = (self.frame, self.index, self.meta);
-        self.producer.publish(frame, index, Status::Copy, len, meta);
+    pub fn commit_copy(self, len: u32) {
+        self.finish(Status::Copy, len);
     }
 
     /// Gives the frame up: published VALID with length 0.
     pub fn abort(self) {
-        // Drop does it.
+        self.finish(Status::Valid, 0);
     }
 }
 
 impl<M: Memory> Drop for WriteGuard<'_, M> {
+    /// A guard dropped without commit aborts its frame, so no frame is
+    /// left reserved.
     fn drop(&mut self) {
-        if !self.done {
-            let (frame, index, meta) = (self.frame, self.index, self.meta);
-            self.producer.publish(frame, index, Status::Valid, 0, meta);
-        }
+        let (frame, meta) = (self.frame, self.meta);
+        self.producer.publish(frame, Status::Valid, 0, meta);
     }
 }

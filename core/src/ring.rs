@@ -95,7 +95,6 @@ impl<M: Memory> Ring<M> {
         // access it atomically.
         self.skip_cursor.map(|p| unsafe { p.as_ref() })
     }
-
 }
 
 impl<M> Ring<M> {
