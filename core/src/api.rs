@@ -6,6 +6,7 @@ use crate::error::LinkError;
 use crate::memory::Memory;
 use crate::producer::WriteGuard;
 use std::ops::Deref;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 /// The sending half of a link: build messages in frames, then flush.
@@ -94,6 +95,12 @@ pub trait FrameReceiver {
     /// Blocks until [`FrameReceiver::poll`] may be true (`Ok(true)`) or
     /// `timeout` passes (`Ok(false)`).
     fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError>;
+
+    /// A descriptor that polls readable when [`FrameReceiver::poll`] may be
+    /// true, for epoll, mio or tokio (register it, then drain with `next`);
+    /// `None` for transports without one (the in-process channel, whose
+    /// threads wait with [`FrameReceiver::wait_readable`]).
+    fn pollable_fd(&self) -> Option<BorrowedFd<'_>>;
 
     /// The ring consumer, for deferred handles and inspection.
     fn consumer(&self) -> &Consumer<Self::Memory>;

@@ -14,6 +14,7 @@ use crate::producer::{Producer, WriteGuard};
 use crate::ring::Ring;
 use crate::wait::{Doorbell, DoorbellWords, Notifier, SpinPolicy, wait_until};
 use std::collections::VecDeque;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -221,6 +222,10 @@ impl FrameReceiver for Receiver {
         let ready = || consumer.has_pending() || shared.sender_gone.load(Acquire);
         wait_until(&Doorbell::private(&shared.data), self.spin, timeout, ready)
             .map_err(|e| LinkError::io("waiting for messages", e))
+    }
+
+    fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
     }
 
     fn consumer(&self) -> &Consumer<Self::Memory> {
