@@ -131,11 +131,12 @@ pub trait FrameReceiver {
     }
 }
 
-/// A received message: in the frame, or out of band for COPY frames.
-/// Dropping it releases the frame.
+/// A received message: its bytes in the frame, or in a buffer of the
+/// transport's (a COPY frame's out-of-band bytes, or a private copy of the
+/// frame). Dropping it releases the frame.
 pub struct Message<'a, M: Memory> {
     frame: ReadGuard<'a, M>,
-    out_of_band: Option<&'a [u8]>,
+    copied: Option<&'a [u8]>,
 }
 
 impl<'a, M: Memory> Message<'a, M> {
@@ -143,15 +144,16 @@ impl<'a, M: Memory> Message<'a, M> {
     pub fn in_frame(frame: ReadGuard<'a, M>) -> Self {
         Message {
             frame,
-            out_of_band: None,
+            copied: None,
         }
     }
 
-    /// A COPY frame's message, received out of band into `bytes`.
-    pub fn out_of_band(frame: ReadGuard<'a, M>, bytes: &'a [u8]) -> Self {
+    /// A message whose bytes are in `bytes`: a COPY frame's out-of-band
+    /// message, or a private copy of the frame's payload.
+    pub fn copied(frame: ReadGuard<'a, M>, bytes: &'a [u8]) -> Self {
         Message {
             frame,
-            out_of_band: Some(bytes),
+            copied: Some(bytes),
         }
     }
 
@@ -162,22 +164,22 @@ impl<'a, M: Memory> Message<'a, M> {
 
     /// Whether the bytes came out of band (COPY).
     pub fn is_copy(&self) -> bool {
-        self.out_of_band.is_some()
+        self.frame.is_copy()
     }
 
     /// Defers the message: its frame stays SKIP until the handle is
     /// released. Refused (the message comes back) when the ring cannot spare
     /// another frame ([`Consumer::can_defer`]).
     pub fn defer(self) -> Result<Deferred, Self> {
-        let out_of_band = self.out_of_band;
+        let copied = self.copied;
         match self.frame.defer() {
             Ok(mut handle) => {
-                if let Some(bytes) = out_of_band {
-                    handle.attach_out_of_band(bytes.into());
+                if let Some(bytes) = copied {
+                    handle.attach_bytes(bytes.into());
                 }
                 Ok(handle)
             }
-            Err(frame) => Err(Message { frame, out_of_band }),
+            Err(frame) => Err(Message { frame, copied }),
         }
     }
 }
@@ -185,7 +187,7 @@ impl<'a, M: Memory> Message<'a, M> {
 impl<M: Memory> Deref for Message<'_, M> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.out_of_band.unwrap_or_else(|| self.frame.payload())
+        self.copied.unwrap_or_else(|| self.frame.payload())
     }
 }
 

@@ -198,7 +198,7 @@ impl FrameReceiver for Receiver {
         match queued {
             Some(bytes) if bytes.len() == frame.copy_len() as usize => {
                 self.out_of_band = bytes;
-                Ok(Some(Message::out_of_band(frame, &self.out_of_band)))
+                Ok(Some(Message::copied(frame, &self.out_of_band)))
             }
             other => Err(LinkError::Protocol(format!(
                 "COPY frame {} announced {} bytes, out-of-band queue held {:?}",

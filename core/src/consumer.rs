@@ -72,7 +72,7 @@ pub struct Deferred {
     index: u32,
     len: u32,
     meta: FrameMeta,
-    out_of_band: Option<Box<[u8]>>,
+    bytes: Option<Box<[u8]>>,
 }
 
 impl Deferred {
@@ -86,10 +86,11 @@ impl Deferred {
         self.meta
     }
 
-    /// Attaches the out-of-band bytes of a deferred COPY frame, so
+    /// Attaches the bytes of a deferred message that were not read in place
+    /// (a COPY frame's, or a private copy), so
     /// [`Consumer::deferred_payload`] returns them. For transports.
-    pub fn attach_out_of_band(&mut self, bytes: Box<[u8]>) {
-        self.out_of_band = Some(bytes);
+    pub fn attach_bytes(&mut self, bytes: Box<[u8]>) {
+        self.bytes = Some(bytes);
     }
 }
 
@@ -303,10 +304,10 @@ impl<M: Memory> Consumer<M> {
             .is_err()
     }
 
-    /// The payload of a deferred frame (or the out-of-band bytes attached).
+    /// The payload of a deferred frame (or the bytes attached to it).
     pub fn deferred_payload<'a>(&'a self, handle: &'a Deferred) -> Result<&'a [u8], RingError> {
         self.check_handle(handle)?;
-        if let Some(bytes) = &handle.out_of_band {
+        if let Some(bytes) = &handle.bytes {
             return Ok(bytes);
         }
         // SAFETY: the frame is inside the region and `len` was checked
@@ -446,7 +447,7 @@ impl<M: Memory> ReadGuard<'_, M> {
             index: self.consumer.pos,
             len: if self.copy { 0 } else { self.len },
             meta: self.meta(),
-            out_of_band: None,
+            bytes: None,
         };
         self.consumer.local[handle.index as usize] = Local::Held;
         self.consumer.skipped += 1;

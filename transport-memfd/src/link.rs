@@ -1,0 +1,428 @@
+//! One end of a memfd link: it sends on one ring and receives on the other,
+//! through the shared API ([`FrameSender`], [`FrameReceiver`]).
+
+use crate::control::{Layout, Side};
+use crate::error::SetupError;
+use crate::handshake;
+use crate::segment::{self, Mapping};
+use crate::wake::{self, Wake};
+use ringlink_core::{
+    Consumer, FrameReceiver, FrameSender, Geometry, LinkError, Message, Producer, Ring, SpinPolicy,
+    WriteGuard, wait_until,
+};
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::io::Errno;
+use rustix::net::{RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendFlags};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::time::Duration;
+
+/// Whether to trust the peer not to change a message while it is read.
+///
+/// The default is [`Trust::Untrusted`]: each message is copied out of the
+/// shared frame before the caller sees it, so validation (e.g.
+/// `typed::access`) and use see the same bytes whatever the peer does; a
+/// peer that rewrote a frame between the two could otherwise turn a
+/// validated archive into an out-of-bounds read. [`Trust::Peer`] hands out
+/// the frame itself (zero copy) and is for peers you control, such as your
+/// own processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// Copy each message out before handing it over.
+    #[default]
+    Untrusted,
+    /// Read messages in place, in the shared frame.
+    Peer,
+}
+
+/// How a link is set up.
+#[derive(Clone, Debug)]
+pub struct LinkOptions {
+    /// Largest message a frame holds; larger ones go out of band (COPY).
+    /// Used by the creating side for both rings.
+    pub frame_message: usize,
+    /// Frames per ring, exactly (one block of them).
+    pub frames: u32,
+    /// Largest message at all (the out-of-band path's limit).
+    pub max_message: usize,
+    /// Spinning before a wait parks.
+    pub spin: SpinPolicy,
+    /// Whether messages are read in place.
+    pub trust: Trust,
+    /// How long the accepting side waits for the creator's handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for LinkOptions {
+    /// 4 KiB frames (4,072-byte messages in place), 256 per direction,
+    /// messages up to 1 MiB, untrusted peer, the core's default spin.
+    fn default() -> Self {
+        LinkOptions {
+            frame_message: 4096 - ringlink_core::HDRLEN,
+            frames: 256,
+            max_message: 1 << 20,
+            spin: SpinPolicy::default(),
+            trust: Trust::default(),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One end of a memfd link.
+pub struct Link {
+    tx: Producer<Arc<Mapping>>,
+    rx: Consumer<Arc<Mapping>>,
+    mapping: Arc<Mapping>,
+    socket: OwnedFd,
+    wake: Wake,
+    side: Side,
+    spin: SpinPolicy,
+    trust: Trust,
+    max_message: usize,
+    /// Out-of-band messages and private copies land here.
+    buf: Vec<u8>,
+    /// Empty polls since the last look at the socket for a hang-up.
+    idle_polls: u32,
+}
+
+/// Empty polls between two checks of the socket for a dead peer.
+const HANGUP_CHECK_EVERY: u32 = 1024;
+
+impl Link {
+    /// Creates a segment, offers it over `socket` and becomes side A.
+    pub(crate) fn create_on(socket: OwnedFd, options: &LinkOptions) -> Result<Link, SetupError> {
+        let geometry = Geometry::exact(options.frame_message, options.frames)?;
+        let layout = Layout::new(geometry, geometry)?;
+        let (segment, mapping) = segment::create(&layout)?;
+        let own = wake::new_eventfd().map_err(|e| SetupError::io("creating an eventfd", e))?;
+        let peer = wake::new_eventfd().map_err(|e| SetupError::io("creating an eventfd", e))?;
+        handshake::send(socket.as_fd(), [segment.as_fd(), peer.as_fd(), own.as_fd()])?;
+        Link::assemble(
+            Side::A,
+            socket,
+            Arc::new(mapping),
+            &layout,
+            own,
+            peer,
+            options,
+        )
+    }
+
+    /// Receives a segment offered over `socket`, validates it, and becomes
+    /// side B.
+    pub(crate) fn accept_on(socket: OwnedFd, options: &LinkOptions) -> Result<Link, SetupError> {
+        let offer = handshake::receive(socket.as_fd(), options.handshake_timeout)?;
+        let (layout, mapping) = segment::open(offer.segment)?;
+        let (own, peer) = (offer.acceptor_wake, offer.creator_wake);
+        Link::assemble(
+            Side::B,
+            socket,
+            Arc::new(mapping),
+            &layout,
+            own,
+            peer,
+            options,
+        )
+    }
+
+    fn assemble(
+        side: Side,
+        socket: OwnedFd,
+        mapping: Arc<Mapping>,
+        layout: &Layout,
+        own: OwnedFd,
+        peer: OwnedFd,
+        options: &LinkOptions,
+    ) -> Result<Link, SetupError> {
+        let ring = |i: usize| -> Result<Ring<Arc<Mapping>>, SetupError> {
+            let cursor = mapping.offset_of(&mapping.control().cursors[i]);
+            Ok(Ring::new(
+                mapping.clone(),
+                layout.offsets[i] as usize,
+                layout.geometries[i],
+            )?
+            .with_skip_cursor(cursor)?)
+        };
+        let (send_ring, receive_ring) = (ring(side.index())?, ring(side.peer().index())?);
+        let max_message = size_socket(socket.as_fd(), options.max_message)?;
+        let wake = Wake::new(mapping.clone(), side, own, peer, socket.as_fd())
+            .map_err(|e| SetupError::io("setting up wake-ups", e))?;
+        mapping.control().sides[side.index()]
+            .pid
+            .store(std::process::id(), Relaxed);
+        Ok(Link {
+            tx: Producer::new(send_ring),
+            rx: Consumer::new(receive_ring),
+            mapping,
+            socket,
+            wake,
+            side,
+            spin: options.spin,
+            trust: options.trust,
+            max_message,
+            buf: Vec::new(),
+            idle_polls: 0,
+        })
+    }
+
+    /// Which end of the link this is (A created the segment).
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Whether the peer is known to be gone: it closed the link, or its
+    /// socket hung up (it exited or was killed).
+    fn peer_gone(&self) -> bool {
+        self.wake.peer_gone()
+            || self.mapping.control().sides[self.side.peer().index()]
+                .closed
+                .load(Acquire)
+                != 0
+    }
+
+    /// Looks at the socket for a hang-up (one `poll` syscall).
+    fn check_hangup(&self) -> bool {
+        let mut fds = [PollFd::new(&self.socket, PollFlags::RDHUP)];
+        let zero = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if let Ok(1..) = poll(&mut fds, Some(&zero)) {
+            let hang_up = PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR;
+            if fds[0].revents().intersects(hang_up) {
+                self.wake.mark_peer_gone();
+            }
+        }
+        self.peer_gone()
+    }
+}
+
+/// Makes `socket`'s buffers large enough for out-of-band messages of
+/// `wanted` bytes where the system allows; returns the largest message the
+/// socket then carries.
+fn size_socket(socket: BorrowedFd<'_>, wanted: usize) -> Result<usize, SetupError> {
+    use rustix::net::sockopt;
+    let want = wanted.saturating_mul(2).saturating_add(64 << 10);
+    // The forced variants need CAP_NET_ADMIN; the plain ones are capped by
+    // the system's wmem_max/rmem_max.
+    if sockopt::set_socket_send_buffer_size_force(socket, want).is_err() {
+        let _ = sockopt::set_socket_send_buffer_size(socket, want);
+    }
+    if sockopt::set_socket_recv_buffer_size_force(socket, want).is_err() {
+        let _ = sockopt::set_socket_recv_buffer_size(socket, want);
+    }
+    let send = sockopt::socket_send_buffer_size(socket)
+        .map_err(|e| SetupError::io("reading the link socket's send buffer size", e))?;
+    // A datagram must fit the send buffer with its bookkeeping.
+    Ok(wanted.min(send.saturating_sub(4096) / 2))
+}
+
+impl FrameSender for Link {
+    type Memory = Arc<Mapping>;
+
+    fn reserve(&mut self) -> Result<Option<WriteGuard<'_, Self::Memory>>, LinkError> {
+        if self.peer_gone() {
+            return Err(LinkError::Disconnected);
+        }
+        Ok(self.tx.reserve()?)
+    }
+
+    fn flush(&mut self) -> Result<(), LinkError> {
+        use ringlink_core::Notifier;
+        self.wake
+            .notify()
+            .map_err(|e| LinkError::io("waking the peer", e))
+    }
+
+    fn wait_writable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
+        self.flush()?;
+        if self.peer_gone() || self.check_hangup() {
+            return Err(LinkError::Disconnected);
+        }
+        let (tx, wake) = (&self.tx, &self.wake);
+        let ready = || tx.has_room() || wake.peer_gone();
+        let ready = wait_until(wake, self.spin, timeout, ready)
+            .map_err(|e| LinkError::io("waiting for room in the ring", e))?;
+        if self.peer_gone() {
+            return Err(LinkError::Disconnected);
+        }
+        Ok(ready)
+    }
+
+    fn frame_capacity(&self) -> usize {
+        self.tx.ring().capacity()
+    }
+
+    fn frame_count(&self) -> u32 {
+        self.tx.ring().frame_nr()
+    }
+
+    fn max_message(&self) -> usize {
+        self.max_message.max(self.frame_capacity())
+    }
+
+    fn send_out_of_band(&mut self, msg: &[u8]) -> Result<bool, LinkError> {
+        if msg.len() > self.max_message() {
+            return Err(LinkError::TooLarge {
+                len: msg.len(),
+                max: self.max_message(),
+            });
+        }
+        if self.peer_gone() {
+            return Err(LinkError::Disconnected);
+        }
+        let Some(frame) = self.tx.reserve()? else {
+            return Ok(false);
+        };
+        let mut control = Default::default();
+        let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+        // The bytes go out before the COPY status is published, so the
+        // receiver finds them queued when it reaches the frame.
+        match rustix::net::sendmsg(&self.socket, &[IoSlice::new(msg)], &mut control, flags) {
+            Ok(n) if n == msg.len() => {
+                frame.commit_copy(msg.len() as u32);
+                Ok(true)
+            }
+            Ok(n) => {
+                frame.abort();
+                Err(LinkError::Protocol(format!(
+                    "the socket took {n} of {} bytes",
+                    msg.len()
+                )))
+            }
+            Err(Errno::AGAIN) => {
+                frame.abort();
+                Ok(false)
+            }
+            Err(Errno::PIPE | Errno::CONNRESET) => {
+                frame.abort();
+                self.wake.mark_peer_gone();
+                Err(LinkError::Disconnected)
+            }
+            Err(e) => {
+                frame.abort();
+                Err(LinkError::io("sending an out-of-band message", e))
+            }
+        }
+    }
+}
+
+impl FrameReceiver for Link {
+    type Memory = Arc<Mapping>;
+
+    fn next(&mut self) -> Result<Option<Message<'_, Self::Memory>>, LinkError> {
+        self.wake
+            .nudge()
+            .map_err(|e| LinkError::io("waking the peer", e))?;
+        // Decided before looking at the ring: every frame the peer
+        // committed before it went is then seen by the walk below.
+        let gone = self.peer_gone()
+            || (self.idle_polls >= HANGUP_CHECK_EVERY && {
+                self.idle_polls = 0;
+                self.check_hangup()
+            });
+        let Some(frame) = self.rx.next()? else {
+            self.idle_polls += 1;
+            return match gone {
+                true => Err(LinkError::Disconnected),
+                false => Ok(None),
+            };
+        };
+        self.idle_polls = 0;
+        if frame.is_copy() {
+            let expected = frame.copy_len() as usize;
+            let len = receive_out_of_band(
+                self.socket.as_fd(),
+                &mut self.buf,
+                expected,
+                self.max_message,
+            )?;
+            return Ok(Some(Message::copied(frame, &self.buf[..len])));
+        }
+        match self.trust {
+            Trust::Peer => Ok(Some(Message::in_frame(frame))),
+            Trust::Untrusted => {
+                self.buf.clear();
+                self.buf.extend_from_slice(frame.payload());
+                Ok(Some(Message::copied(frame, &self.buf)))
+            }
+        }
+    }
+
+    fn poll(&mut self) -> Result<bool, LinkError> {
+        let gone = self.peer_gone();
+        Ok(self.rx.poll()? || gone)
+    }
+
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
+        // The peer may be waiting for the room our releases made.
+        self.flush()?;
+        let (rx, wake) = (&self.rx, &self.wake);
+        let ready = || rx.has_pending() || wake.peer_gone();
+        wait_until(wake, self.spin, timeout, ready)
+            .map_err(|e| LinkError::io("waiting for messages", e))
+    }
+
+    fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.wake.pollable())
+    }
+
+    fn consumer(&self) -> &Consumer<Self::Memory> {
+        &self.rx
+    }
+
+    fn consumer_mut(&mut self) -> &mut Consumer<Self::Memory> {
+        &mut self.rx
+    }
+}
+
+/// Receives the out-of-band message a COPY frame announced (`expected`
+/// bytes) into `buf`; returns its length. The datagram was queued before the
+/// frame was published, so it must be there, whole, and of that length.
+fn receive_out_of_band(
+    socket: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    expected: usize,
+    max: usize,
+) -> Result<usize, LinkError> {
+    if expected > max {
+        return Err(LinkError::Protocol(format!(
+            "a COPY frame announces {expected} bytes, over the {max}-byte limit"
+        )));
+    }
+    buf.resize(expected + 1, 0);
+    // No room for descriptors: any the peer attaches are closed by the kernel.
+    let mut control = RecvAncillaryBuffer::default();
+    let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;
+    let msg = rustix::net::recvmsg(socket, &mut [IoSliceMut::new(buf)], &mut control, flags)
+        .map_err(|e| match e {
+            Errno::AGAIN => {
+                LinkError::Protocol("a COPY frame has no out-of-band message queued".into())
+            }
+            e => LinkError::io("receiving an out-of-band message", e),
+        })?;
+    if msg.flags.contains(ReturnFlags::TRUNC) || msg.bytes != expected {
+        return Err(LinkError::Protocol(format!(
+            "a COPY frame announced {expected} bytes, the out-of-band message had {}{}",
+            msg.bytes,
+            if msg.flags.contains(ReturnFlags::TRUNC) {
+                " or more"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(msg.bytes)
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.mapping.control().sides[self.side.index()]
+            .closed
+            .store(1, Release);
+        // Best effort: a peer asleep also sees the socket hang up.
+        let _ = self.flush();
+    }
+}
