@@ -76,6 +76,8 @@ pub struct Link {
     rx: Consumer<Arc<Mapping>>,
     mapping: Arc<Mapping>,
     socket: OwnedFd,
+    /// The sealed memfd behind the mapping.
+    segment: OwnedFd,
     wake: Wake,
     side: Side,
     spin: SpinPolicy,
@@ -85,6 +87,16 @@ pub struct Link {
     buf: Vec<u8>,
     /// Empty polls since the last look at the socket for a hang-up.
     idle_polls: u32,
+}
+
+/// The descriptors a link is made of.
+struct LinkFds {
+    socket: OwnedFd,
+    segment: OwnedFd,
+    /// This side's eventfd.
+    own: OwnedFd,
+    /// The peer's eventfd.
+    peer: OwnedFd,
 }
 
 /// Empty polls between two checks of the socket for a dead peer.
@@ -99,43 +111,42 @@ impl Link {
         let own = wake::new_eventfd().map_err(|e| SetupError::io("creating an eventfd", e))?;
         let peer = wake::new_eventfd().map_err(|e| SetupError::io("creating an eventfd", e))?;
         handshake::send(socket.as_fd(), [segment.as_fd(), peer.as_fd(), own.as_fd()])?;
-        Link::assemble(
-            Side::A,
+        let fds = LinkFds {
             socket,
-            Arc::new(mapping),
-            &layout,
+            segment,
             own,
             peer,
-            options,
-        )
+        };
+        Link::assemble(Side::A, fds, Arc::new(mapping), &layout, options)
     }
 
     /// Receives a segment offered over `socket`, validates it, and becomes
     /// side B.
     pub(crate) fn accept_on(socket: OwnedFd, options: &LinkOptions) -> Result<Link, SetupError> {
         let offer = handshake::receive(socket.as_fd(), options.handshake_timeout)?;
-        let (layout, mapping) = segment::open(offer.segment)?;
-        let (own, peer) = (offer.acceptor_wake, offer.creator_wake);
-        Link::assemble(
-            Side::B,
+        let (segment, layout, mapping) = segment::open(offer.segment)?;
+        let fds = LinkFds {
             socket,
-            Arc::new(mapping),
-            &layout,
-            own,
-            peer,
-            options,
-        )
+            segment,
+            own: offer.acceptor_wake,
+            peer: offer.creator_wake,
+        };
+        Link::assemble(Side::B, fds, Arc::new(mapping), &layout, options)
     }
 
     fn assemble(
         side: Side,
-        socket: OwnedFd,
+        fds: LinkFds,
         mapping: Arc<Mapping>,
         layout: &Layout,
-        own: OwnedFd,
-        peer: OwnedFd,
         options: &LinkOptions,
     ) -> Result<Link, SetupError> {
+        let LinkFds {
+            socket,
+            segment,
+            own,
+            peer,
+        } = fds;
         let ring = |i: usize| -> Result<Ring<Arc<Mapping>>, SetupError> {
             let cursor = mapping.offset_of(&mapping.control().cursors[i]);
             Ok(Ring::new(
@@ -157,6 +168,7 @@ impl Link {
             rx: Consumer::new(receive_ring),
             mapping,
             socket,
+            segment,
             wake,
             side,
             spin: options.spin,
@@ -170,6 +182,11 @@ impl Link {
     /// Which end of the link this is (A created the segment).
     pub fn side(&self) -> Side {
         self.side
+    }
+
+    /// The sealed memfd behind the link (to inspect its seals or size).
+    pub fn segment(&self) -> BorrowedFd<'_> {
+        self.segment.as_fd()
     }
 
     /// Whether the peer is known to be gone: it closed the link, or its

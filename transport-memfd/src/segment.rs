@@ -109,7 +109,7 @@ pub(crate) fn create(layout: &Layout) -> Result<(OwnedFd, Mapping), SetupError> 
 /// Opens a segment a peer offered: checks that it is a memfd, carries the
 /// required seals, is large enough, and that its control page declares a
 /// layout that fits its real size; only then maps it by offset.
-pub(crate) fn open(fd: OwnedFd) -> Result<(Layout, Mapping), SetupError> {
+pub(crate) fn open(fd: OwnedFd) -> Result<(OwnedFd, Layout, Mapping), SetupError> {
     let memfd = Memfd::try_from_fd(fd).map_err(|_| SetupError::NotAMemfd)?;
     let seals = memfd
         .seals()
@@ -139,7 +139,7 @@ pub(crate) fn open(fd: OwnedFd) -> Result<(Layout, Mapping), SetupError> {
     let mapping = Mapping::map(&fd, size as usize)?;
     let layout = mapping.control().read()?;
     layout.validate(size)?;
-    Ok((layout, mapping))
+    Ok((fd, layout, mapping))
 }
 
 #[cfg(test)]
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn created_segment_opens() {
         let (fd, _mapping) = create(&layout()).unwrap();
-        let (read, mapping) = open(fd).unwrap();
+        let (_fd, read, mapping) = open(fd).unwrap();
         assert_eq!(read, layout());
         assert_eq!(mapping.len() as u64, layout().total_size);
     }

@@ -1,0 +1,330 @@
+//! memfd links between two real processes: this test binary re-runs itself
+//! as the child (the ignored `child_entry` test, picked by an environment
+//! variable), with its end of the link inherited.
+
+use ringlink_core::{FrameReceiver, FrameSender, LinkError};
+use ringlink_memfd::{Link, LinkOptions, pair_for_child};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Release};
+use std::time::{Duration, Instant};
+
+/// Which role the child plays.
+const ROLE: &str = "RINGLINK_TEST_ROLE";
+/// How many messages the child's role moves.
+const COUNT: &str = "RINGLINK_TEST_COUNT";
+/// Path of a file whose first 8 bytes count the child's commits.
+const COUNTER: &str = "RINGLINK_TEST_COUNTER";
+
+const PATIENCE: Option<Duration> = Some(Duration::from_secs(30));
+
+fn options() -> LinkOptions {
+    LinkOptions {
+        frame_message: 1024,
+        frames: 64,
+        max_message: 64 << 10,
+        ..LinkOptions::default()
+    }
+}
+
+/// The message with sequence number `seq`: sequence number, length, a
+/// checksum, then a pattern. Sizes mix: mostly under a frame, every 61st
+/// well over it (sent out of band).
+fn message(seq: u64) -> Vec<u8> {
+    let len = if seq % 61 == 60 {
+        2000 + (seq as usize * 7919) % 30000
+    } else {
+        16 + (seq as usize * 131) % 1000
+    };
+    let mut msg = vec![0u8; len];
+    msg[..8].copy_from_slice(&seq.to_le_bytes());
+    for (i, b) in msg[16..].iter_mut().enumerate() {
+        *b = (seq as usize).wrapping_mul(31).wrapping_add(i * 7) as u8;
+    }
+    let sum = checksum(&msg[16..]);
+    msg[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+    msg[12..16].copy_from_slice(&sum.to_le_bytes());
+    msg
+}
+
+/// FNV-1a over `bytes`.
+fn checksum(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Checks a received message: its sequence number, length and checksum.
+fn verify(msg: &[u8], expected: u64) {
+    assert!(msg.len() >= 16, "message {expected} is {} bytes", msg.len());
+    let seq = u64::from_le_bytes(msg[..8].try_into().unwrap());
+    assert_eq!(seq, expected, "lost, duplicated or reordered");
+    let len = u32::from_le_bytes(msg[8..12].try_into().unwrap()) as usize;
+    assert_eq!(len, msg.len(), "message {seq} length");
+    let sum = u32::from_le_bytes(msg[12..16].try_into().unwrap());
+    assert_eq!(sum, checksum(&msg[16..]), "message {seq} checksum");
+}
+
+/// Spawns this test binary as the child playing `role`.
+fn spawn(role: &str, count: u64, env: &[(&str, String)]) -> (Link, Child) {
+    let (link, end) = pair_for_child(&options()).expect("a link for the child");
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    command
+        .args([
+            "--exact",
+            "child_entry",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, role)
+        .env(COUNT, count.to_string())
+        // The child's own test-harness chatter; its panics go to stderr.
+        .stdout(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = end.spawn(&mut command).expect("spawning the child");
+    (link, child)
+}
+
+/// Sends `count` messages, flushing in batches, until done or the link fails.
+fn produce(link: &mut Link, count: u64, progress: Option<&AtomicU64>) -> Result<(), LinkError> {
+    for seq in 0..count {
+        let msg = message(seq);
+        while !link.try_send(&msg)? {
+            link.wait_writable(PATIENCE)?;
+        }
+        if let Some(counter) = progress {
+            counter.store(seq + 1, Release);
+        }
+        if seq % 16 == 15 {
+            link.flush()?;
+        }
+    }
+    link.flush()
+}
+
+/// Receives `count` messages in order, verifying each.
+fn consume(link: &mut Link, count: u64) {
+    for expected in 0..count {
+        let msg = link.recv(PATIENCE).expect("a message in time");
+        verify(&msg, expected);
+    }
+}
+
+/// Maps the 8-byte counter file at `path` (shared by parent and child).
+fn counter(path: &str) -> &'static AtomicU64 {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    // SAFETY: a fresh shared mapping of an 8-byte file that stays this size;
+    // only accessed as an AtomicU64; leaked for the life of the process.
+    let ptr = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            8,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            rustix::mm::MapFlags::SHARED,
+            &file,
+            0,
+        )
+        .unwrap()
+    };
+    // SAFETY: page-aligned, 8 bytes, lives until the process exits.
+    unsafe { &*(ptr as *const AtomicU64) }
+}
+
+#[test]
+#[ignore = "the child process's entry point; the other tests run it"]
+fn child_entry() {
+    let role = std::env::var(ROLE).expect("run by the parent tests only");
+    let count: u64 = std::env::var(COUNT).unwrap().parse().unwrap();
+    let mut link = Link::from_inherited(&options()).expect("the inherited link");
+    match role.as_str() {
+        "produce" => produce(&mut link, count, None).unwrap(),
+        "produce_counted" => {
+            let progress = counter(&std::env::var(COUNTER).unwrap());
+            // Runs until the parent kills it.
+            let _ = produce(&mut link, count, Some(progress));
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "consume" => consume(&mut link, count),
+        "consume_then_hang" => {
+            consume(&mut link, count);
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "echo" => {
+            for _ in 0..count {
+                let msg = link.recv(PATIENCE).unwrap().to_vec();
+                link.send(&msg, PATIENCE).unwrap();
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn a_million_mixed_messages_cross_processes_intact() {
+    let count = 1_000_000;
+    let (mut link, mut child) = spawn("produce", count, &[]);
+    let start = Instant::now();
+    consume(&mut link, count);
+    assert!(child.wait().unwrap().success(), "the producer failed");
+    // Everything was delivered; then the peer is gone.
+    assert!(matches!(link.recv(PATIENCE), Err(LinkError::Disconnected)));
+    eprintln!("{count} messages in {:?}", start.elapsed());
+}
+
+#[test]
+fn both_directions_carry_messages() {
+    let count = 10_000;
+    let (mut link, mut child) = spawn("echo", count, &[]);
+    for seq in 0..count {
+        link.send(&message(seq), PATIENCE).unwrap();
+        verify(&link.recv(PATIENCE).unwrap(), seq);
+    }
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn deferred_frames_survive_the_ring_wrapping_across_processes() {
+    let count = 20_000;
+    let (mut link, mut child) = spawn("produce", count, &[]);
+    let mut held = Vec::new();
+    for expected in 0..count {
+        {
+            let msg = link.recv(PATIENCE).unwrap();
+            verify(&msg, expected);
+            // Hold every 7th frame for a while; the producer skips them.
+            if expected % 7 == 0 && !msg.is_copy() {
+                if let Ok(handle) = msg.defer() {
+                    held.push((expected, handle));
+                }
+            }
+        }
+        if held.len() > 20 {
+            // Release out of order: newest first, then the oldest.
+            let newest = held.pop().unwrap();
+            let oldest = held.remove(0);
+            for (seq, handle) in [newest, oldest] {
+                verify(link.deferred_payload(&handle).unwrap(), seq);
+                link.release(handle).unwrap();
+            }
+        }
+    }
+    for (seq, handle) in held {
+        verify(link.deferred_payload(&handle).unwrap(), seq);
+        link.release(handle).unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_killed_producer_loses_nothing_it_committed() {
+    for round in 0..20u64 {
+        let file = tempfile_with_zeros(&format!("counter-{round}"));
+        let progress = counter(&file);
+        let env = [(COUNTER, file.clone())];
+        let (mut link, mut child) = spawn("produce_counted", u64::MAX, &env);
+        // Kill it after a pseudo-random number of received messages.
+        let kill_after = 1 + (round * 7919 + 13) % 5000;
+        let mut received = 0u64;
+        let killed_at = loop {
+            let msg = link.recv(PATIENCE).expect("messages before the kill");
+            verify(&msg, received);
+            received += 1;
+            if received == kill_after {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break Instant::now();
+            }
+        };
+        let committed = progress.load(Acquire);
+        loop {
+            match link.recv(PATIENCE) {
+                Ok(msg) => {
+                    verify(&msg, received);
+                    received += 1;
+                }
+                Err(LinkError::Disconnected) => break,
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        // The counter is bumped just after each commit: the last commit
+        // may not be counted yet.
+        assert!(
+            received == committed || received == committed + 1,
+            "round {round}: {received} received, {committed} committed"
+        );
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(5),
+            "Disconnected took too long"
+        );
+        std::fs::remove_file(file).unwrap();
+    }
+}
+
+#[test]
+fn a_killed_consumer_disconnects_a_blocked_producer() {
+    let (mut link, mut child) = spawn("consume_then_hang", 10, &[]);
+    for seq in 0..10 {
+        link.send(&message(seq), PATIENCE).unwrap();
+    }
+    // Fill the ring: the child no longer reads.
+    let mut seq = 10;
+    while link.try_send(&message(seq)).unwrap() {
+        seq += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let started = Instant::now();
+    let result = link.send(&message(seq), PATIENCE);
+    assert!(matches!(result, Err(LinkError::Disconnected)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn the_peer_cannot_resize_the_segment_through_proc() {
+    let (link, mut child) = spawn("consume_then_hang", 0, &[]);
+    // The child holds its own descriptor of the memfd: find it in /proc.
+    let fd_dir = format!("/proc/{}/fd", child.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let path = loop {
+        let found = std::fs::read_dir(&fd_dir).ok().and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|p| {
+                std::fs::read_link(p)
+                    .is_ok_and(|target| target.to_string_lossy().contains("memfd:ringlink-link"))
+            })
+        });
+        if let Some(path) = found {
+            break path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child never mapped the segment"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    assert!(
+        file.set_len(0).is_err(),
+        "shrinking a sealed segment must fail"
+    );
+    assert!(
+        file.set_len(1 << 30).is_err(),
+        "growing a sealed segment must fail"
+    );
+    drop(link);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A fresh 8-byte zeroed file in the temporary directory.
+fn tempfile_with_zeros(name: &str) -> String {
+    let path = std::env::temp_dir().join(format!("ringlink-{}-{name}", std::process::id()));
+    std::fs::write(&path, [0u8; 8]).unwrap();
+    path.to_string_lossy().into_owned()
+}
