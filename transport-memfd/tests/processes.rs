@@ -3,7 +3,7 @@
 //! variable), with its end of the link inherited.
 
 use ringlink_core::{FrameReceiver, FrameSender, LinkError};
-use ringlink_memfd::{Link, LinkOptions, pair_for_child};
+use ringlink_memfd::{Address, Link, LinkOptions, Listener, connect, pair_for_child};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Release};
@@ -15,6 +15,8 @@ const ROLE: &str = "RINGLINK_TEST_ROLE";
 const COUNT: &str = "RINGLINK_TEST_COUNT";
 /// Path of a file whose first 8 bytes count the child's commits.
 const COUNTER: &str = "RINGLINK_TEST_COUNTER";
+/// A listener's address for clients: `path:...` or `abstract:...`.
+const ADDRESS: &str = "RINGLINK_TEST_ADDRESS";
 
 const PATIENCE: Option<Duration> = Some(Duration::from_secs(30));
 
@@ -142,6 +144,15 @@ fn counter(path: &str) -> &'static AtomicU64 {
 fn child_entry() {
     let role = std::env::var(ROLE).expect("run by the parent tests only");
     let count: u64 = std::env::var(COUNT).unwrap().parse().unwrap();
+    if role == "client" {
+        let address = parse_address(&std::env::var(ADDRESS).unwrap());
+        let mut link = connect(&address, &options()).expect("connecting to the listener");
+        for seq in 0..count {
+            link.send(&message(seq), PATIENCE).unwrap();
+            verify(&link.recv(PATIENCE).unwrap(), seq);
+        }
+        return;
+    }
     let mut link = Link::from_inherited(&options()).expect("the inherited link");
     match role.as_str() {
         "produce" => produce(&mut link, count, None).unwrap(),
@@ -320,6 +331,65 @@ fn the_peer_cannot_resize_the_segment_through_proc() {
     drop(link);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+fn parse_address(text: &str) -> Address {
+    match text.split_once(':') {
+        Some(("path", path)) => Address::Path(path.into()),
+        Some(("abstract", name)) => Address::Abstract(name.as_bytes().to_vec()),
+        _ => panic!("bad address {text}"),
+    }
+}
+
+/// Spawns a child that connects to `address` and exchanges `count`
+/// echoed messages.
+fn spawn_client(address: &str, count: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "client")
+        .env(COUNT, count.to_string())
+        .env(ADDRESS, address)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_listener_serves_many_client_processes_by_name() {
+    let path = std::env::temp_dir().join(format!("ringlink-test-{}.sock", std::process::id()));
+    let names = [
+        format!("path:{}", path.display()),
+        format!("abstract:ringlink-test-{}", std::process::id()),
+    ];
+    for name in names {
+        let listener = Listener::bind(parse_address(&name), options()).unwrap();
+        let count = 500;
+        let mut children: Vec<Child> = (0..3).map(|_| spawn_client(&name, count)).collect();
+        let mut links: Vec<Link> = (0..3).map(|_| listener.accept().unwrap()).collect();
+        // Echo for all clients at once, round-robin.
+        let mut echoed = vec![0u64; links.len()];
+        while echoed.iter().any(|&n| n < count) {
+            for (link, n) in links.iter_mut().zip(echoed.iter_mut()) {
+                if *n < count && link.poll().unwrap() {
+                    let msg = link.next().unwrap().expect("polled").to_vec();
+                    link.send(&msg, PATIENCE).unwrap();
+                    *n += 1;
+                }
+            }
+        }
+        for child in &mut children {
+            assert!(child.wait().unwrap().success(), "a client failed");
+        }
+        drop(listener);
+        assert!(!path.exists(), "the listener removes its socket file");
+    }
+}
+
+#[test]
+fn connecting_to_nothing_says_where() {
+    let address = Address::Path("/nonexistent/ringlink.sock".into());
+    let err = connect(&address, &options()).err().expect("no listener there");
+    assert!(err.to_string().contains("/nonexistent/ringlink.sock"), "{err}");
 }
 
 /// A fresh 8-byte zeroed file in the temporary directory.
