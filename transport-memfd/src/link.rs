@@ -10,6 +10,7 @@ use ringlink_core::{
     Consumer, FrameReceiver, FrameSender, Geometry, LinkError, Message, Producer, Ring, SpinPolicy,
     WriteGuard, wait_until,
 };
+use rkyv::util::AlignedVec;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 use rustix::net::{RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendFlags};
@@ -83,8 +84,9 @@ pub struct Link {
     spin: SpinPolicy,
     trust: Trust,
     max_message: usize,
-    /// Out-of-band messages and private copies land here.
-    buf: Vec<u8>,
+    /// Out-of-band messages and private copies land here, at the same
+    /// offset modulo 16 as a frame payload, so typed messages stay aligned.
+    buf: AlignedVec<16>,
     /// Empty polls since the last look at the socket for a hang-up.
     idle_polls: u32,
 }
@@ -174,7 +176,7 @@ impl Link {
             spin: options.spin,
             trust: options.trust,
             max_message,
-            buf: Vec::new(),
+            buf: AlignedVec::new(),
             idle_polls: 0,
         })
     }
@@ -348,22 +350,21 @@ impl FrameReceiver for Link {
             };
         };
         self.idle_polls = 0;
+        // Frame payloads sit 24 bytes into 64-byte aligned frames; copies
+        // keep that alignment modulo 16, so typed messages read in place.
+        let skew = ringlink_core::HDRLEN % 16;
         if frame.is_copy() {
             let expected = frame.copy_len() as usize;
-            let len = receive_out_of_band(
-                self.socket.as_fd(),
-                &mut self.buf,
-                expected,
-                self.max_message,
-            )?;
-            return Ok(Some(Message::copied(frame, &self.buf[..len])));
+            let room = room_at(&mut self.buf, skew, expected + 1);
+            let len = receive_out_of_band(self.socket.as_fd(), room, expected, self.max_message)?;
+            return Ok(Some(Message::copied(frame, &self.buf[skew..skew + len])));
         }
         match self.trust {
             Trust::Peer => Ok(Some(Message::in_frame(frame))),
             Trust::Untrusted => {
-                self.buf.clear();
-                self.buf.extend_from_slice(frame.payload());
-                Ok(Some(Message::copied(frame, &self.buf)))
+                let len = frame.payload().len();
+                room_at(&mut self.buf, skew, len).copy_from_slice(frame.payload());
+                Ok(Some(Message::copied(frame, &self.buf[skew..skew + len])))
             }
         }
     }
@@ -395,12 +396,20 @@ impl FrameReceiver for Link {
     }
 }
 
+/// `len` bytes of `buf`, starting at `skew`.
+fn room_at(buf: &mut AlignedVec<16>, skew: usize, len: usize) -> &mut [u8] {
+    buf.clear();
+    buf.resize(skew + len, 0);
+    &mut buf[skew..]
+}
+
 /// Receives the out-of-band message a COPY frame announced (`expected`
-/// bytes) into `buf`; returns its length. The datagram was queued before the
+/// bytes, checked against `max` before anything is allocated) into `buf`
+/// (one byte larger, to detect a longer one); returns its length. The datagram was queued before the
 /// frame was published, so it must be there, whole, and of that length.
 fn receive_out_of_band(
     socket: BorrowedFd<'_>,
-    buf: &mut Vec<u8>,
+    buf: &mut [u8],
     expected: usize,
     max: usize,
 ) -> Result<usize, LinkError> {
@@ -409,7 +418,6 @@ fn receive_out_of_band(
             "a COPY frame announces {expected} bytes, over the {max}-byte limit"
         )));
     }
-    buf.resize(expected + 1, 0);
     // No room for descriptors: any the peer attaches are closed by the kernel.
     let mut control = RecvAncillaryBuffer::default();
     let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;

@@ -345,7 +345,13 @@ fn parse_address(text: &str) -> Address {
 /// echoed messages.
 fn spawn_client(address: &str, count: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_entry",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ROLE, "client")
         .env(COUNT, count.to_string())
         .env(ADDRESS, address)
@@ -388,8 +394,13 @@ fn a_listener_serves_many_client_processes_by_name() {
 #[test]
 fn connecting_to_nothing_says_where() {
     let address = Address::Path("/nonexistent/ringlink.sock".into());
-    let err = connect(&address, &options()).err().expect("no listener there");
-    assert!(err.to_string().contains("/nonexistent/ringlink.sock"), "{err}");
+    let err = connect(&address, &options())
+        .err()
+        .expect("no listener there");
+    assert!(
+        err.to_string().contains("/nonexistent/ringlink.sock"),
+        "{err}"
+    );
 }
 
 /// A fresh 8-byte zeroed file in the temporary directory.

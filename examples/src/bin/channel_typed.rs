@@ -14,7 +14,7 @@ struct Reading {
     samples: Vec<f32>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let count: u64 = match std::env::args().nth(1) {
         Some(arg) => arg
             .parse()
@@ -61,4 +61,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         count as f64 / elapsed.as_secs_f64() / 1e6
     );
     Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("channel_typed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
