@@ -186,6 +186,31 @@ impl Link {
         self.side
     }
 
+    /// Arms the pollable fd ([`FrameReceiver::pollable_fd`]) for an event
+    /// loop (epoll, mio, tokio): announces that this side is about to wait
+    /// on it, so the peer's next flush makes it readable.
+    ///
+    /// Returns `false`, disarmed again, when messages (or a hang-up) are
+    /// already there: drain them with `next` and arm again. Returns `true`
+    /// when armed: wait for the fd, then call [`Link::disarm`] and drain.
+    ///
+    /// While armed, every flush of the peer costs it a system call; under
+    /// load, drain and stay disarmed.
+    pub fn arm(&self) -> bool {
+        self.wake.arm();
+        if self.rx.has_pending() || self.peer_gone() {
+            self.wake.disarm();
+            return false;
+        }
+        true
+    }
+
+    /// Ends an [`Link::arm`]: call it when the fd fired (or the wait is
+    /// abandoned), before draining with `next`.
+    pub fn disarm(&self) {
+        self.wake.disarm();
+    }
+
     /// The sealed memfd behind the link (to inspect its seals or size).
     pub fn segment(&self) -> BorrowedFd<'_> {
         self.segment.as_fd()

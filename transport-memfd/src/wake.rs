@@ -106,6 +106,18 @@ impl Wake {
         Ok(())
     }
 
+    /// Announces a waiter that will wait on the pollable fd (an event loop)
+    /// instead of in [`Notifier::wait`]; undone by [`Wake::disarm`].
+    pub(crate) fn arm(&self) {
+        self.waiting(self.side).fetch_add(1, SeqCst);
+    }
+
+    /// Withdraws an [`Wake::arm`] announcement and empties the eventfd.
+    pub(crate) fn disarm(&self) {
+        self.waiting(self.side).fetch_sub(1, SeqCst);
+        self.drain();
+    }
+
     /// Empties this side's eventfd after a wake-up.
     fn drain(&self) {
         let mut buf = [0u8; 8];
