@@ -27,6 +27,7 @@ pub mod control;
 mod error;
 mod handshake;
 mod link;
+mod named;
 mod segment;
 mod wake;
 

@@ -17,7 +17,7 @@ use rustix::net::{RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendFlags};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::Release;
 use std::time::Duration;
 
 /// Whether to trust the peer not to change a message while it is read.
@@ -76,9 +76,8 @@ pub struct Link {
     tx: Producer<Arc<Mapping>>,
     rx: Consumer<Arc<Mapping>>,
     mapping: Arc<Mapping>,
-    socket: OwnedFd,
-    /// The sealed memfd behind the mapping.
-    segment: OwnedFd,
+    /// The socket and memfd (links made over a socket).
+    channel: Option<Channel>,
     wake: Wake,
     side: Side,
     spin: SpinPolicy,
@@ -101,14 +100,21 @@ struct LinkFds {
     peer: OwnedFd,
 }
 
-/// Empty polls between two checks of the socket for a dead peer.
+/// The socket side of a link made over a socket (none for named segments).
+pub(crate) struct Channel {
+    /// Carries out-of-band messages; hangs up when the peer dies.
+    socket: OwnedFd,
+    /// The sealed memfd behind the mapping.
+    segment: OwnedFd,
+}
+
+/// Empty polls between two checks for a dead peer.
 const HANGUP_CHECK_EVERY: u32 = 1024;
 
 impl Link {
     /// Creates a segment, offers it over `socket` and becomes side A.
     pub(crate) fn create_on(socket: OwnedFd, options: &LinkOptions) -> Result<Link, SetupError> {
-        let geometry = Geometry::exact(options.frame_message, options.frames)?;
-        let layout = Layout::new(geometry, geometry)?;
+        let layout = layout(options)?;
         let (segment, mapping) = segment::create(&layout)?;
         let own = wake::new_eventfd().map_err(|e| SetupError::io("creating an eventfd", e))?;
         let peer = wake::new_eventfd().map_err(|e| SetupError::io("creating an eventfd", e))?;
@@ -119,7 +125,7 @@ impl Link {
             own,
             peer,
         };
-        Link::assemble(Side::A, fds, Arc::new(mapping), &layout, options)
+        Link::over_socket(Side::A, fds, Arc::new(mapping), &layout, options)
     }
 
     /// Receives a segment offered over `socket`, validates it, and becomes
@@ -133,10 +139,10 @@ impl Link {
             own: offer.acceptor_wake,
             peer: offer.creator_wake,
         };
-        Link::assemble(Side::B, fds, Arc::new(mapping), &layout, options)
+        Link::over_socket(Side::B, fds, Arc::new(mapping), &layout, options)
     }
 
-    fn assemble(
+    fn over_socket(
         side: Side,
         fds: LinkFds,
         mapping: Arc<Mapping>,
@@ -149,28 +155,41 @@ impl Link {
             own,
             peer,
         } = fds;
+        let max_message = size_socket(socket.as_fd(), options.max_message)?;
+        let wake = Wake::events(mapping.clone(), side, own, peer, socket.as_fd())
+            .map_err(|e| SetupError::io("setting up wake-ups", e))?;
+        let channel = Some(Channel { socket, segment });
+        Link::assemble(side, channel, wake, mapping, layout, options, max_message)
+    }
+
+    /// Puts a link together over a mapped, validated segment.
+    pub(crate) fn assemble(
+        side: Side,
+        channel: Option<Channel>,
+        wake: Wake,
+        mapping: Arc<Mapping>,
+        layout: &Layout,
+        options: &LinkOptions,
+        max_message: usize,
+    ) -> Result<Link, SetupError> {
         let ring = |i: usize| -> Result<Ring<Arc<Mapping>>, SetupError> {
             let cursor = mapping.offset_of(&mapping.control().cursors[i]);
-            Ok(Ring::new(
+            let ring = Ring::new(
                 mapping.clone(),
                 layout.offsets[i] as usize,
                 layout.geometries[i],
-            )?
-            .with_skip_cursor(cursor)?)
+            )?;
+            Ok(ring.with_skip_cursor(cursor)?)
         };
         let (send_ring, receive_ring) = (ring(side.index())?, ring(side.peer().index())?);
-        let max_message = size_socket(socket.as_fd(), options.max_message)?;
-        let wake = Wake::new(mapping.clone(), side, own, peer, socket.as_fd())
-            .map_err(|e| SetupError::io("setting up wake-ups", e))?;
         mapping.control().sides[side.index()]
             .pid
-            .store(std::process::id(), Relaxed);
+            .store(std::process::id(), Release);
         Ok(Link {
             tx: Producer::new(send_ring),
             rx: Consumer::new(receive_ring),
             mapping,
-            socket,
-            segment,
+            channel,
             wake,
             side,
             spin: options.spin,
@@ -211,33 +230,36 @@ impl Link {
         self.wake.disarm();
     }
 
-    /// The sealed memfd behind the link (to inspect its seals or size).
-    pub fn segment(&self) -> BorrowedFd<'_> {
-        self.segment.as_fd()
+    /// The sealed memfd behind the link (to inspect its seals or size);
+    /// `None` for a named segment.
+    pub fn segment(&self) -> Option<BorrowedFd<'_>> {
+        self.channel.as_ref().map(|c| c.segment.as_fd())
     }
 
     /// Whether the peer is known to be gone: it closed the link, or its
     /// socket hung up (it exited or was killed).
     fn peer_gone(&self) -> bool {
         self.wake.peer_gone()
-            || self.mapping.control().sides[self.side.peer().index()]
-                .closed
-                .load(Acquire)
-                != 0
     }
 
-    /// Looks at the socket for a hang-up (one `poll` syscall).
+    /// Looks for a dead peer: a hang-up of the socket, or for a named
+    /// segment, the peer's process gone (one system call either way).
     fn check_hangup(&self) -> bool {
-        let mut fds = [PollFd::new(&self.socket, PollFlags::RDHUP)];
-        let zero = rustix::time::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        if let Ok(1..) = poll(&mut fds, Some(&zero)) {
-            let hang_up = PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR;
-            if fds[0].revents().intersects(hang_up) {
-                self.wake.mark_peer_gone();
+        match &self.channel {
+            Some(channel) => {
+                let mut fds = [PollFd::new(&channel.socket, PollFlags::RDHUP)];
+                let zero = rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                if let Ok(1..) = poll(&mut fds, Some(&zero)) {
+                    let hang_up = PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR;
+                    if fds[0].revents().intersects(hang_up) {
+                        self.wake.mark_peer_gone();
+                    }
+                }
             }
+            None => self.wake.check_peer_process(),
         }
         self.peer_gone()
     }
@@ -246,6 +268,12 @@ impl Link {
 /// Makes `socket`'s buffers large enough for out-of-band messages of
 /// `wanted` bytes where the system allows; returns the largest message the
 /// socket then carries.
+/// The segment layout `options` ask for: the same geometry both ways.
+pub(crate) fn layout(options: &LinkOptions) -> Result<Layout, SetupError> {
+    let geometry = Geometry::exact(options.frame_message, options.frames)?;
+    Layout::new(geometry, geometry)
+}
+
 fn size_socket(socket: BorrowedFd<'_>, wanted: usize) -> Result<usize, SetupError> {
     use rustix::net::sockopt;
     let want = wanted.saturating_mul(2).saturating_add(64 << 10);
@@ -317,6 +345,12 @@ impl FrameSender for Link {
         if self.peer_gone() {
             return Err(LinkError::Disconnected);
         }
+        let Some(channel) = &self.channel else {
+            return Err(LinkError::TooLarge {
+                len: msg.len(),
+                max: self.max_message(),
+            });
+        };
         let Some(frame) = self.tx.reserve()? else {
             return Ok(false);
         };
@@ -324,7 +358,7 @@ impl FrameSender for Link {
         let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
         // The bytes go out before the COPY status is published, so the
         // receiver finds them queued when it reaches the frame.
-        match rustix::net::sendmsg(&self.socket, &[IoSlice::new(msg)], &mut control, flags) {
+        match rustix::net::sendmsg(&channel.socket, &[IoSlice::new(msg)], &mut control, flags) {
             Ok(n) if n == msg.len() => {
                 frame.commit_copy(msg.len() as u32);
                 Ok(true)
@@ -380,8 +414,14 @@ impl FrameReceiver for Link {
         let skew = ringlink_core::HDRLEN % 16;
         if frame.is_copy() {
             let expected = frame.copy_len() as usize;
+            let Some(channel) = &self.channel else {
+                return Err(LinkError::Protocol(
+                    "a COPY frame on a named segment, which has no out-of-band path".into(),
+                ));
+            };
             let room = room_at(&mut self.buf, skew, expected + 1);
-            let len = receive_out_of_band(self.socket.as_fd(), room, expected, self.max_message)?;
+            let len =
+                receive_out_of_band(channel.socket.as_fd(), room, expected, self.max_message)?;
             return Ok(Some(Message::copied(frame, &self.buf[skew..skew + len])));
         }
         match self.trust {
@@ -409,7 +449,7 @@ impl FrameReceiver for Link {
     }
 
     fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.wake.pollable())
+        self.wake.pollable()
     }
 
     fn consumer(&self) -> &Consumer<Self::Memory> {

@@ -4,7 +4,7 @@
 use crate::control::{ControlPage, Layout, control_size};
 use crate::error::SetupError;
 use memfd::{FileSeal, Memfd, MemfdOptions};
-use ringlink_core::Memory;
+use ringlink_core::{Memory, page_size};
 use rustix::mm::{MapFlags, ProtFlags};
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
@@ -19,10 +19,34 @@ const REQUIRED_SEALS: [FileSeal; 3] =
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    backing: Backing,
 }
 
-// SAFETY: the mapping is plain shared memory; ringlink accesses it only
-// through atomics and raw copies, from any thread.
+/// What keeps a mapping's memory mapped.
+#[derive(Debug)]
+enum Backing {
+    /// Our own mmap of a memfd: unmapped on drop.
+    Memfd,
+    /// A named POSIX shared-memory segment: the `shared_memory` crate
+    /// unmaps it (and unlinks the name, for its creator) on drop.
+    Named {
+        /// Held for its drop, which unmaps the segment.
+        _segment: NamedSegment,
+    },
+}
+
+/// A `shared_memory` segment, owned by one mapping.
+pub(crate) struct NamedSegment(shared_memory::Shmem);
+
+impl std::fmt::Debug for NamedSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NamedSegment({})", self.0.get_os_id())
+    }
+}
+
+// SAFETY: the mapping is plain shared memory (a named segment's handle is
+// only dropped, never used from two threads); ringlink accesses the memory
+// only through atomics and raw copies, from any thread.
 unsafe impl Send for Mapping {}
 // SAFETY: as above.
 unsafe impl Sync for Mapping {}
@@ -46,7 +70,31 @@ impl Mapping {
         .map_err(|e| SetupError::io(format!("mapping the {len}-byte link segment"), e))?;
         let ptr = NonNull::new(ptr.cast())
             .ok_or_else(|| SetupError::BadSegment("mmap returned null".into()))?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping {
+            ptr,
+            len,
+            backing: Backing::Memfd,
+        })
+    }
+
+    /// Wraps a named segment's mapping.
+    pub(crate) fn named(shmem: shared_memory::Shmem) -> Result<Mapping, SetupError> {
+        let (ptr, len) = (shmem.as_ptr(), shmem.len());
+        let ptr =
+            NonNull::new(ptr).ok_or_else(|| SetupError::BadSegment("null named mapping".into()))?;
+        if len < control_size() || ptr.as_ptr() as usize % page_size() != 0 {
+            return Err(SetupError::BadSegment(format!(
+                "a named segment of {len} bytes cannot hold the {}-byte control page",
+                control_size()
+            )));
+        }
+        Ok(Mapping {
+            ptr,
+            len,
+            backing: Backing::Named {
+                _segment: NamedSegment(shmem),
+            },
+        })
     }
 
     /// The control page at the start of the mapping.
@@ -65,10 +113,12 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: the mapping was made by `map` with this length and is not
-        // referenced any more (rings and guards hold an Arc to it).
-        // A failure here leaves the mapping in place: nothing to recover.
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+        if let Backing::Memfd = self.backing {
+            // SAFETY: the mapping was made by `map` with this length and is
+            // not referenced any more (rings and guards hold an Arc to it).
+            // A failure leaves the mapping in place: nothing to recover.
+            let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+        }
     }
 }
 

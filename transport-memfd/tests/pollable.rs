@@ -41,6 +41,9 @@ fn the_fd_fires_when_the_peer_dies() {
     let (a, b) = pair(&LinkOptions::default()).unwrap();
     assert!(b.arm());
     drop(a);
-    assert!(wait_readable(b.pollable_fd().unwrap(), 10_000), "a hang-up wakes the loop");
+    assert!(
+        wait_readable(b.pollable_fd().unwrap(), 10_000),
+        "a hang-up wakes the loop"
+    );
     b.disarm();
 }

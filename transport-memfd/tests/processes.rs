@@ -144,6 +144,18 @@ fn counter(path: &str) -> &'static AtomicU64 {
 fn child_entry() {
     let role = std::env::var(ROLE).expect("run by the parent tests only");
     let count: u64 = std::env::var(COUNT).unwrap().parse().unwrap();
+    if let Some(name) = role.strip_prefix("named:") {
+        let mut link = Link::open_named(name, &options()).expect("opening the named segment");
+        match produce(&mut link, count, None) {
+            Ok(()) => std::thread::sleep(Duration::from_secs(60)),
+            Err(LinkError::TooLarge { .. }) => {
+                drop(link);
+                std::process::exit(3);
+            }
+            Err(e) => panic!("{e}"),
+        }
+        return;
+    }
     if role == "client" {
         let address = parse_address(&std::env::var(ADDRESS).unwrap());
         let mut link = connect(&address, &options()).expect("connecting to the listener");
@@ -400,6 +412,91 @@ fn connecting_to_nothing_says_where() {
     assert!(
         err.to_string().contains("/nonexistent/ringlink.sock"),
         "{err}"
+    );
+}
+
+/// Spawns a child that opens the named segment `name` and sends `count`
+/// messages (forever, for `u64::MAX`).
+fn spawn_named_producer(name: &str, count: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_entry",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, format!("named:{name}"))
+        .env(COUNT, count.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_named_segment_links_processes_that_pass_no_descriptors() {
+    let name = format!("ringlink-test-{}", std::process::id());
+    let small = LinkOptions {
+        max_message: 0,
+        ..options()
+    };
+    let mut link = Link::create_named(&name, &small).unwrap();
+    assert!(link.pollable_fd().is_none(), "no descriptors in named mode");
+    let mut child = spawn_named_producer(&name, 100_000);
+    // The child's messages fit a frame except every 61st, which a named
+    // link (no out-of-band path) refuses: the child stops there.
+    let mut received = 0u64;
+    loop {
+        match link.recv(PATIENCE) {
+            Ok(msg) => {
+                verify(&msg, received);
+                received += 1;
+            }
+            Err(LinkError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(3),
+        "refused with TooLarge"
+    );
+    assert_eq!(
+        received, 60,
+        "everything before the oversized message arrived"
+    );
+    // A second link cannot take the same name while this one lives.
+    let err = Link::create_named(&name, &small).err().expect("name taken");
+    assert!(err.to_string().contains("exists"), "{err}");
+}
+
+#[test]
+fn a_killed_named_peer_is_noticed() {
+    let name = format!("ringlink-test-kill-{}", std::process::id());
+    let mut link = Link::create_named(&name, &options()).unwrap();
+    let mut child = spawn_named_producer(&name, u64::MAX);
+    for seq in 0..50 {
+        verify(&link.recv(PATIENCE).unwrap(), seq);
+    }
+    // The child keeps sending (the ring is full behind it): kill it.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let started = Instant::now();
+    let mut seq = 50;
+    loop {
+        match link.recv(PATIENCE) {
+            Ok(msg) => {
+                verify(&msg, seq);
+                seq += 1;
+            }
+            Err(LinkError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
     );
 }
 
