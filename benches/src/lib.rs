@@ -3,5 +3,7 @@
 //! micro-benchmarks.
 
 pub mod inproc;
+pub mod ipc;
 pub mod minimal_ring;
 pub mod stats;
+pub mod syscalls;

@@ -20,6 +20,9 @@ pub trait Notifier {
     fn notify(&self) -> io::Result<()>;
 }
 
+/// Spin rounds between two yields of the CPU in long spins.
+const YIELD_EVERY: u32 = 1024;
+
 /// How long to spin before parking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpinPolicy {
@@ -37,7 +40,8 @@ impl Default for SpinPolicy {
 }
 
 impl SpinPolicy {
-    /// Never park: spin (with yields) until ready or the timeout.
+    /// Never park: spin until ready or the timeout (yielding the CPU every
+    /// 1024 rounds).
     pub const BUSY: SpinPolicy = SpinPolicy { rounds: u32::MAX };
 }
 
@@ -65,10 +69,12 @@ pub fn wait_until<N: Notifier + ?Sized>(
         };
         if round < spin.rounds {
             round += 1;
-            if backoff.is_completed() {
+            // Pause-spin only (no sched_yield: that is a system call), with
+            // a yield now and then for waits that never park.
+            if round % YIELD_EVERY == 0 {
                 std::thread::yield_now();
             } else {
-                backoff.snooze();
+                backoff.spin();
             }
             continue;
         }

@@ -7,8 +7,8 @@ use crate::handshake;
 use crate::segment::{self, Mapping};
 use crate::wake::{self, Wake};
 use ringlink_core::{
-    Consumer, FrameReceiver, FrameSender, Geometry, LinkError, Message, Producer, Ring, SpinPolicy,
-    WriteGuard, wait_until,
+    Consumer, Deadline, FrameReceiver, FrameSender, Geometry, LinkError, Message, Producer, Ring,
+    SpinPolicy, WriteGuard, wait_until,
 };
 use rkyv::util::AlignedVec;
 use rustix::event::{PollFd, PollFlags, poll};
@@ -108,8 +108,12 @@ pub(crate) struct Channel {
     segment: OwnedFd,
 }
 
-/// Empty polls between two checks for a dead peer.
-const HANGUP_CHECK_EVERY: u32 = 1024;
+/// Longest stretch a wait goes without looking for a dead peer.
+const HANGUP_SLICE: Duration = Duration::from_millis(10);
+
+/// Empty polls between two checks for a dead peer by a caller that polls
+/// without waiting (waits notice a hang-up at once).
+const HANGUP_CHECK_EVERY: u32 = 1 << 16;
 
 impl Link {
     /// Creates a segment, offers it over `socket` and becomes side A.
@@ -242,6 +246,30 @@ impl Link {
         self.wake.peer_gone()
     }
 
+    /// Waits until `ready` (or the peer is gone), in slices of at most
+    /// [`HANGUP_SLICE`] with a look for a dead peer between them, so that
+    /// even a wait that never parks notices one. `Ok(false)` at the timeout.
+    fn wait_in_slices(
+        &self,
+        timeout: Option<Duration>,
+        ready: impl Fn(&Link) -> bool,
+    ) -> Result<bool, LinkError> {
+        let deadline = Deadline::new(timeout);
+        loop {
+            let slice = match deadline.remaining() {
+                Ok(left) => left.map_or(HANGUP_SLICE, |l| l.min(HANGUP_SLICE)),
+                Err(_) => return Ok(false),
+            };
+            let done = wait_until(&self.wake, self.spin, Some(slice), || {
+                ready(self) || self.wake.peer_gone()
+            })
+            .map_err(|e| LinkError::io("waiting on the link", e))?;
+            if done || self.check_hangup() {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Looks for a dead peer: a hang-up of the socket, or for a named
     /// segment, the peer's process gone (one system call either way).
     fn check_hangup(&self) -> bool {
@@ -309,14 +337,9 @@ impl FrameSender for Link {
     }
 
     fn wait_writable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
-        self.flush()?;
-        if self.peer_gone() || self.check_hangup() {
-            return Err(LinkError::Disconnected);
-        }
-        let (tx, wake) = (&self.tx, &self.wake);
-        let ready = || tx.has_room() || wake.peer_gone();
-        let ready = wait_until(wake, self.spin, timeout, ready)
-            .map_err(|e| LinkError::io("waiting for room in the ring", e))?;
+        // No flush needed first: before parking, the wait wakes a sleeping
+        // consumer itself.
+        let ready = self.wait_in_slices(timeout, |link| link.tx.has_room())?;
         if self.peer_gone() {
             return Err(LinkError::Disconnected);
         }
@@ -440,12 +463,9 @@ impl FrameReceiver for Link {
     }
 
     fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
-        // The peer may be waiting for the room our releases made.
-        self.flush()?;
-        let (rx, wake) = (&self.rx, &self.wake);
-        let ready = || rx.has_pending() || wake.peer_gone();
-        wait_until(wake, self.spin, timeout, ready)
-            .map_err(|e| LinkError::io("waiting for messages", e))
+        // A producer waiting for the room our releases made is woken by the
+        // wait itself, before it parks.
+        self.wait_in_slices(timeout, |link| link.rx.has_pending())
     }
 
     fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {

@@ -224,6 +224,10 @@ impl Notifier for Wake {
     fn wait(&self, ready: &mut dyn FnMut() -> bool, timeout: Option<Duration>) -> io::Result<()> {
         match &self.kind {
             Kind::Events { epoll, .. } => {
+                // Before sleeping, wake a peer that sleeps waiting for us
+                // (for room we made or messages we committed): both asleep
+                // would never wake.
+                self.notify()?;
                 let waiting = &self.words(self.side).waiting;
                 // SeqCst RMW: the announcement is ordered before the re-check
                 // and pairs with the fence in the peer's `notify`.
@@ -238,6 +242,7 @@ impl Notifier for Wake {
                 result
             }
             Kind::Futex => {
+                self.notify()?;
                 let slice = timeout.map_or(LIVENESS_SLICE, |t| t.min(LIVENESS_SLICE));
                 Doorbell::shared(&self.words(self.side).doorbell).wait(ready, Some(slice))?;
                 self.check_peer_process();

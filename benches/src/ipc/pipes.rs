@@ -1,0 +1,185 @@
+//! Each mechanism as a two-way pipe of fixed-size messages, and how the
+//! two processes of a case find each other.
+
+use super::Mechanism;
+use super::shm_ring::ShmRing;
+use ringlink_core::{FrameReceiver, FrameSender, SpinPolicy};
+use ringlink_memfd::{Link, LinkOptions, Trust, pair_for_child};
+use std::io::{Read, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::process::{Child, Command};
+
+/// A two-way pipe of messages, copying them in and out.
+pub(super) trait Pipe {
+    /// Sends `msg` (waits while full).
+    fn send(&mut self, msg: &[u8]) -> Result<(), String>;
+    /// Receives the next message into `buf`, whose length it has.
+    fn recv(&mut self, buf: &mut [u8]) -> Result<(), String>;
+    /// Makes sent messages visible to a sleeping peer.
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Pipe for Link {
+    fn send(&mut self, msg: &[u8]) -> Result<(), String> {
+        loop {
+            if let Some(mut frame) = self.reserve().map_err(|e| e.to_string())? {
+                frame.buf()[..msg.len()].copy_from_slice(msg);
+                return frame.commit(msg.len()).map_err(|e| e.to_string());
+            }
+            self.wait_writable(None).map_err(|e| e.to_string())?;
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        let msg = FrameReceiver::recv(self, None).map_err(|e| e.to_string())?;
+        buf.copy_from_slice(&msg);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        FrameSender::flush(self).map_err(|e| e.to_string())
+    }
+}
+
+/// Two shared rings, one each way.
+struct ShmPipe {
+    tx: ShmRing,
+    rx: ShmRing,
+}
+
+impl Pipe for ShmPipe {
+    fn send(&mut self, msg: &[u8]) -> Result<(), String> {
+        self.tx.push(msg);
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        self.rx.pop(buf);
+        Ok(())
+    }
+}
+
+impl Pipe for UnixStream {
+    fn send(&mut self, msg: &[u8]) -> Result<(), String> {
+        self.write_all(msg)
+            .map_err(|e| format!("socket write: {e}"))
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        self.read_exact(buf)
+            .map_err(|e| format!("socket read: {e}"))
+    }
+}
+
+/// Frames (slots) per ring for a message size: about 1 MiB of messages,
+/// at least 32.
+fn slots(size: usize) -> u32 {
+    ((1 << 20) / size.max(64)).clamp(32, 1024) as u32
+}
+
+fn link_options(mechanism: Mechanism, size: usize) -> LinkOptions {
+    LinkOptions {
+        frame_message: size,
+        frames: slots(size),
+        max_message: size,
+        // Like the shm ring, read in place.
+        trust: Trust::Peer,
+        spin: match mechanism {
+            Mechanism::RinglinkSpin => SpinPolicy::BUSY,
+            _ => SpinPolicy::default(),
+        },
+        ..LinkOptions::default()
+    }
+}
+
+/// Shared-memory and socket names unique to this harness run and case.
+fn name(kind: &str, size: usize) -> String {
+    format!("ringlink-bench-{}-{kind}-{size}", std::process::id())
+}
+
+/// The parent's half of a case's setup.
+pub(super) enum Rendezvous {
+    Ringlink(Mechanism, usize),
+    Shm(usize),
+    Unix(usize),
+}
+
+impl Rendezvous {
+    pub(super) fn new(mechanism: Mechanism, size: usize) -> Result<Rendezvous, String> {
+        Ok(match mechanism {
+            Mechanism::RinglinkSpin | Mechanism::RinglinkBlocking => {
+                Rendezvous::Ringlink(mechanism, size)
+            }
+            Mechanism::ShmRing => Rendezvous::Shm(size),
+            Mechanism::UnixStream => Rendezvous::Unix(size),
+        })
+    }
+
+    /// Spawns the child (with whatever it needs to find us) and returns our
+    /// end of the pipe.
+    pub(super) fn spawn(self, command: &mut Command) -> Result<(Box<dyn Pipe>, Child), String> {
+        let spawn_failed = |e: std::io::Error| format!("spawning the child: {e}");
+        match self {
+            Rendezvous::Ringlink(mechanism, size) => {
+                let (link, end) =
+                    pair_for_child(&link_options(mechanism, size)).map_err(|e| e.to_string())?;
+                let child = end.spawn(command).map_err(|e| e.to_string())?;
+                Ok((Box::new(link), child))
+            }
+            Rendezvous::Shm(size) => {
+                let (to_child, to_parent) = (name("down", size), name("up", size));
+                let tx = ShmRing::create(&to_child, size, u64::from(slots(size)))?;
+                let rx = ShmRing::create(&to_parent, size, u64::from(slots(size)))?;
+                let child = command
+                    .args([&to_child, &to_parent])
+                    .spawn()
+                    .map_err(spawn_failed)?;
+                Ok((Box::new(ShmPipe { tx, rx }), child))
+            }
+            Rendezvous::Unix(size) => {
+                let name = name("unix", size);
+                let address = SocketAddr::from_abstract_name(&name).map_err(|e| e.to_string())?;
+                let listener = UnixListener::bind_addr(&address)
+                    .map_err(|e| format!("binding @{name}: {e}"))?;
+                let child = command.arg(&name).spawn().map_err(spawn_failed)?;
+                let (stream, _) = listener
+                    .accept()
+                    .map_err(|e| format!("accepting the child: {e}"))?;
+                Ok((Box::new(stream), child))
+            }
+        }
+    }
+}
+
+/// The child's end of the pipe, from the rest of its command line.
+pub(super) fn child_pipe(
+    mechanism: Mechanism,
+    size: usize,
+    rest: &[String],
+) -> Result<Box<dyn Pipe>, String> {
+    match (mechanism, rest) {
+        (Mechanism::RinglinkSpin | Mechanism::RinglinkBlocking, []) => {
+            let link =
+                Link::from_inherited(&link_options(mechanism, size)).map_err(|e| e.to_string())?;
+            Ok(Box::new(link))
+        }
+        (Mechanism::ShmRing, [from_parent, to_parent]) => {
+            let rx = ShmRing::open(from_parent, size, u64::from(slots(size)))?;
+            let tx = ShmRing::open(to_parent, size, u64::from(slots(size)))?;
+            Ok(Box::new(ShmPipe { tx, rx }))
+        }
+        (Mechanism::UnixStream, [name]) => {
+            let address = SocketAddr::from_abstract_name(name).map_err(|e| e.to_string())?;
+            let stream = UnixStream::connect_addr(&address)
+                .map_err(|e| format!("connecting to @{name}: {e}"))?;
+            Ok(Box::new(stream))
+        }
+        _ => Err(format!(
+            "bad child arguments for {}: {rest:?}",
+            mechanism.name()
+        )),
+    }
+}
