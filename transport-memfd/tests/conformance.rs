@@ -4,45 +4,28 @@
 use ringlink_core::conformance::Harness;
 use ringlink_memfd::{Link, LinkOptions, Trust, pair};
 
-/// Links with the given trust, `frames` frames of `capacity` bytes.
-fn link_pair(capacity: usize, frames: u32, trust: Trust) -> (Link, Link) {
-    let options = LinkOptions {
-        frame_message: capacity,
-        frames,
-        trust,
-        ..LinkOptions::default()
-    };
-    pair(&options).expect("a memfd link pair")
-}
+/// Link pairs that read messages in place (`TRUSTED`) or copy them out.
+struct Links<const TRUSTED: bool>;
 
-/// Untrusted (copying) links, the default.
-struct Untrusted;
-
-impl Harness for Untrusted {
+impl<const TRUSTED: bool> Harness for Links<TRUSTED> {
     type Tx = Link;
     type Rx = Link;
 
     fn pair(capacity: usize, frames: u32) -> (Link, Link) {
-        link_pair(capacity, frames, Trust::Untrusted)
-    }
-}
-
-/// Zero-copy links.
-struct Trusted;
-
-impl Harness for Trusted {
-    type Tx = Link;
-    type Rx = Link;
-
-    fn pair(capacity: usize, frames: u32) -> (Link, Link) {
-        link_pair(capacity, frames, Trust::Peer)
+        let options = LinkOptions {
+            frame_message: capacity,
+            frames,
+            trust: if TRUSTED { Trust::Peer } else { Trust::Untrusted },
+            ..LinkOptions::default()
+        };
+        pair(&options).expect("a memfd link pair")
     }
 }
 
 mod untrusted {
-    ringlink_core::conformance_tests!(super::Untrusted);
+    ringlink_core::conformance_tests!(super::Links<false>);
 }
 
 mod trusted {
-    ringlink_core::conformance_tests!(super::Trusted);
+    ringlink_core::conformance_tests!(super::Links<true>);
 }

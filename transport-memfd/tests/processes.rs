@@ -107,6 +107,21 @@ fn produce(link: &mut Link, count: u64, progress: Option<&AtomicU64>) -> Result<
     link.flush()
 }
 
+/// Receives messages in order from sequence number `next` on, verifying
+/// each, until the peer is gone; returns the next sequence number.
+fn drain_until_disconnected(link: &mut Link, mut next: u64) -> u64 {
+    loop {
+        match link.recv(PATIENCE) {
+            Ok(msg) => {
+                verify(&msg, next);
+                next += 1;
+            }
+            Err(LinkError::Disconnected) => return next,
+            Err(e) => panic!("after message {next}: {e}"),
+        }
+    }
+}
+
 /// Receives `count` messages in order, verifying each.
 fn consume(link: &mut Link, count: u64) {
     for expected in 0..count {
@@ -266,16 +281,7 @@ fn a_killed_producer_loses_nothing_it_committed() {
             }
         };
         let committed = progress.load(Acquire);
-        loop {
-            match link.recv(PATIENCE) {
-                Ok(msg) => {
-                    verify(&msg, received);
-                    received += 1;
-                }
-                Err(LinkError::Disconnected) => break,
-                Err(e) => panic!("round {round}: {e}"),
-            }
-        }
+        let received = drain_until_disconnected(&mut link, received);
         // The counter is bumped just after each commit: the last commit
         // may not be counted yet.
         assert!(
@@ -445,17 +451,7 @@ fn a_named_segment_links_processes_that_pass_no_descriptors() {
     let mut child = spawn_named_producer(&name, 100_000);
     // The child's messages fit a frame except every 61st, which a named
     // link (no out-of-band path) refuses: the child stops there.
-    let mut received = 0u64;
-    loop {
-        match link.recv(PATIENCE) {
-            Ok(msg) => {
-                verify(&msg, received);
-                received += 1;
-            }
-            Err(LinkError::Disconnected) => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let received = drain_until_disconnected(&mut link, 0);
     assert_eq!(
         child.wait().unwrap().code(),
         Some(3),
@@ -482,17 +478,7 @@ fn a_killed_named_peer_is_noticed() {
     child.kill().unwrap();
     child.wait().unwrap();
     let started = Instant::now();
-    let mut seq = 50;
-    loop {
-        match link.recv(PATIENCE) {
-            Ok(msg) => {
-                verify(&msg, seq);
-                seq += 1;
-            }
-            Err(LinkError::Disconnected) => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    drain_until_disconnected(&mut link, 50);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
