@@ -194,24 +194,24 @@ impl<M: Memory> Deref for Message<'_, M> {
 /// A timeout turned into a deadline, for wait loops.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
-    start: Instant,
-    timeout: Option<Duration>,
+    /// When the wait started and how long it may last; `None`: forever
+    /// (and no clock read on the hot path).
+    limit: Option<(Instant, Duration)>,
 }
 
 impl Deadline {
     /// A deadline `timeout` from now (`None`: never).
     pub fn new(timeout: Option<Duration>) -> Deadline {
         Deadline {
-            start: Instant::now(),
-            timeout,
+            limit: timeout.map(|t| (Instant::now(), t)),
         }
     }
 
     /// Time left; `Err(TimedOut)` once it has passed.
     pub fn remaining(&self) -> Result<Option<Duration>, LinkError> {
-        match self.timeout {
+        match self.limit {
             None => Ok(None),
-            Some(t) => match t.checked_sub(self.start.elapsed()) {
+            Some((start, t)) => match t.checked_sub(start.elapsed()) {
                 Some(left) if !left.is_zero() => Ok(Some(left)),
                 _ => Err(self.timed_out()),
             },
@@ -221,7 +221,7 @@ impl Deadline {
     /// The error for this deadline having passed.
     pub fn timed_out(&self) -> LinkError {
         LinkError::TimedOut {
-            waited: self.start.elapsed(),
+            waited: self.limit.map_or(Duration::ZERO, |(start, _)| start.elapsed()),
         }
     }
 }

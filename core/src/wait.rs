@@ -22,6 +22,8 @@ pub trait Notifier {
 
 /// Spin rounds between two yields of the CPU in long spins.
 const YIELD_EVERY: u32 = 1024;
+/// Spin rounds between two looks at the clock.
+const CLOCK_EVERY: u32 = 64;
 
 /// How long to spin before parking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,13 +55,30 @@ pub fn wait_until<N: Notifier + ?Sized>(
     timeout: Option<Duration>,
     mut ready: impl FnMut() -> bool,
 ) -> io::Result<bool> {
+    if ready() {
+        return Ok(true);
+    }
     let deadline = timeout.map(|t| Instant::now() + t);
+    let passed = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() >= d);
     let backoff = Backoff::new();
-    let mut round = 0u32;
-    loop {
+    // Spin: pause instructions only (no sched_yield: that is a system call),
+    // a yield now and then for waits that never park, and the clock read
+    // only every few rounds.
+    for round in 1..=spin.rounds {
+        if round % YIELD_EVERY == 0 {
+            std::thread::yield_now();
+        } else {
+            backoff.spin();
+        }
         if ready() {
             return Ok(true);
         }
+        if round % CLOCK_EVERY == 0 && passed(deadline) {
+            return Ok(false);
+        }
+    }
+    // Park until ready or the deadline.
+    loop {
         let remaining = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(r) if !r.is_zero() => Some(r),
@@ -67,18 +86,10 @@ pub fn wait_until<N: Notifier + ?Sized>(
             },
             None => None,
         };
-        if round < spin.rounds {
-            round += 1;
-            // Pause-spin only (no sched_yield: that is a system call), with
-            // a yield now and then for waits that never park.
-            if round % YIELD_EVERY == 0 {
-                std::thread::yield_now();
-            } else {
-                backoff.spin();
-            }
-            continue;
-        }
         notifier.wait(&mut ready, remaining)?;
+        if ready() {
+            return Ok(true);
+        }
     }
 }
 
