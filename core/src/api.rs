@@ -221,7 +221,9 @@ impl Deadline {
     /// The error for this deadline having passed.
     pub fn timed_out(&self) -> LinkError {
         LinkError::TimedOut {
-            waited: self.limit.map_or(Duration::ZERO, |(start, _)| start.elapsed()),
+            waited: self
+                .limit
+                .map_or(Duration::ZERO, |(start, _)| start.elapsed()),
         }
     }
 }

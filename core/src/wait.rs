@@ -24,12 +24,15 @@ pub trait Notifier {
 const YIELD_EVERY: u32 = 1024;
 /// Spin rounds between two looks at the clock.
 const CLOCK_EVERY: u32 = 64;
+/// Spin rounds after which the backoff starts again from one pause.
+const BACKOFF_CYCLE: u32 = 4;
 
 /// How long to spin before parking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpinPolicy {
-    /// Rounds of `Backoff::spin` (up to 64 pause instructions each) before
-    /// the waiter parks; 0 parks at once.
+    /// Polls of the condition before the waiter parks, each after a short
+    /// `Backoff::spin` (1, 2, 4 or 8 pause instructions, over and over, so
+    /// a long spin still notices the peer quickly); 0 parks at once.
     pub rounds: u32,
 }
 
@@ -37,13 +40,14 @@ impl Default for SpinPolicy {
     /// About 2,000 pause instructions: enough to keep a ~100 ns round trip
     /// when the peer is busy, short enough not to burn a core for long.
     fn default() -> Self {
-        SpinPolicy { rounds: 36 }
+        SpinPolicy { rounds: 512 }
     }
 }
 
 impl SpinPolicy {
     /// Never park: spin until ready or the timeout (yielding the CPU every
-    /// 1024 rounds).
+    /// 1024 rounds). Peers of a link can see that a side never parks and
+    /// then skip waking it.
     pub const BUSY: SpinPolicy = SpinPolicy { rounds: u32::MAX };
 }
 
@@ -68,6 +72,9 @@ pub fn wait_until<N: Notifier + ?Sized>(
         if round % YIELD_EVERY == 0 {
             std::thread::yield_now();
         } else {
+            if round % BACKOFF_CYCLE == 0 {
+                backoff.reset();
+            }
             backoff.spin();
         }
         if ready() {

@@ -65,6 +65,9 @@ pub(crate) struct SideWords {
     pub(crate) closed: AtomicU32,
     /// This side's process id (named mode: how its death is noticed).
     pub(crate) pid: AtomicU32,
+    /// Set when this side never sleeps (it spins with `SpinPolicy::BUSY`):
+    /// the peer then skips waking it.
+    pub(crate) never_parks: AtomicU32,
 }
 
 /// A skip cursor on a cache line of its own.

@@ -189,6 +189,9 @@ impl Link {
         mapping.control().sides[side.index()]
             .pid
             .store(std::process::id(), Release);
+        if options.spin == SpinPolicy::BUSY {
+            wake.never_park();
+        }
         Ok(Link {
             tx: Producer::new(send_ring),
             rx: Consumer::new(receive_ring),
@@ -218,8 +221,13 @@ impl Link {
     /// when armed: wait for the fd, then call [`Link::disarm`] and drain.
     ///
     /// While armed, every flush of the peer costs it a system call; under
-    /// load, drain and stay disarmed.
+    /// load, drain and stay disarmed. A link that spins with
+    /// [`SpinPolicy::BUSY`] never sleeps, is never woken, and so never arms:
+    /// this returns `false` (poll it).
     pub fn arm(&self) -> bool {
+        if !self.wake.parks() {
+            return false;
+        }
         self.wake.arm();
         if self.rx.has_pending() || self.peer_gone() {
             self.wake.disarm();

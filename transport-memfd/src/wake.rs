@@ -152,10 +152,22 @@ impl Wake {
     /// hint for per-message paths; [`Notifier::notify`] is the sure one.
     pub(crate) fn nudge(&self) -> io::Result<()> {
         let peer = self.words(self.side.peer());
-        if peer.waiting.load(Relaxed) != 0 || peer.doorbell.sleepers() != 0 {
+        if peer.never_parks.load(Relaxed) == 0
+            && (peer.waiting.load(Relaxed) != 0 || peer.doorbell.sleepers() != 0)
+        {
             self.notify()?;
         }
         Ok(())
+    }
+
+    /// Declares that this side never sleeps, so the peer never wakes it.
+    pub(crate) fn never_park(&self) {
+        self.words(self.side).never_parks.store(1, SeqCst);
+    }
+
+    /// Whether this side declared it never sleeps.
+    pub(crate) fn parks(&self) -> bool {
+        self.words(self.side).never_parks.load(Relaxed) == 0
     }
 
     /// Announces a waiter that will wait on the pollable fd (an event loop)
@@ -252,6 +264,10 @@ impl Notifier for Wake {
     }
 
     fn notify(&self) -> io::Result<()> {
+        if self.words(self.side.peer()).never_parks.load(Relaxed) != 0 {
+            // A peer that never sleeps needs no wake-up (and no fence).
+            return Ok(());
+        }
         match &self.kind {
             Kind::Events { peer, .. } => {
                 // Orders our publication before reading the announcement.

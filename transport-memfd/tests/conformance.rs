@@ -15,7 +15,11 @@ impl<const TRUSTED: bool> Harness for Links<TRUSTED> {
         let options = LinkOptions {
             frame_message: capacity,
             frames,
-            trust: if TRUSTED { Trust::Peer } else { Trust::Untrusted },
+            trust: if TRUSTED {
+                Trust::Peer
+            } else {
+                Trust::Untrusted
+            },
             ..LinkOptions::default()
         };
         pair(&options).expect("a memfd link pair")

@@ -121,7 +121,9 @@ fn count(mechanism: Mechanism, size: usize, mode: Mode, quick: bool) -> u64 {
     if quick { base / 5 } else { base }
 }
 
-/// Runs every mechanism at every size; `progress` gets a line per case.
+/// Runs every mechanism at every size, `runs` times, interleaved (every
+/// mechanism once per run), so that the host moving vCPUs around hits all
+/// mechanisms alike; `progress` gets a line per case.
 pub fn run(
     sizes: &[usize],
     runs: usize,
@@ -130,40 +132,69 @@ pub fn run(
 ) -> Result<Vec<Figures>, String> {
     let mut all = Vec::new();
     for &size in sizes {
-        for mechanism in Mechanism::ALL {
-            progress(&format!("ipc: {} at {size} B", mechanism.name()));
-            all.push(measure(mechanism, size, runs, quick)?);
+        let mut samples: Vec<Samples> = Mechanism::ALL
+            .iter()
+            .map(|_| Samples::new())
+            .collect::<Result<_, _>>()?;
+        for run in 1..=runs {
+            for (mechanism, samples) in Mechanism::ALL.into_iter().zip(&mut samples) {
+                progress(&format!(
+                    "ipc: run {run}/{runs}: {} at {size} B",
+                    mechanism.name()
+                ));
+                samples.take(mechanism, size, quick)?;
+            }
+        }
+        for (mechanism, samples) in Mechanism::ALL.into_iter().zip(samples) {
+            all.push(samples.figures(mechanism, size));
         }
     }
     Ok(all)
 }
 
-fn measure(mechanism: Mechanism, size: usize, runs: usize, quick: bool) -> Result<Figures, String> {
-    // 1 ns to 100 s, 3 significant digits.
-    let mut rtt =
-        Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 3).map_err(|e| e.to_string())?;
-    let mut rates = Vec::new();
-    let mut syscalls = Vec::new();
-    for _ in 0..runs {
+/// What the runs of one mechanism at one size measured.
+struct Samples {
+    rtt: Histogram<u64>,
+    rates: Vec<f64>,
+    syscalls: Vec<f64>,
+}
+
+impl Samples {
+    fn new() -> Result<Samples, String> {
+        Ok(Samples {
+            // 1 ns to 100 s, 3 significant digits.
+            rtt: Histogram::new_with_bounds(1, 100_000_000_000, 3).map_err(|e| e.to_string())?,
+            rates: Vec::new(),
+            syscalls: Vec::new(),
+        })
+    }
+
+    /// One run: round trips, then one-way throughput.
+    fn take(&mut self, mechanism: Mechanism, size: usize, quick: bool) -> Result<(), String> {
         let n = count(mechanism, size, Mode::RoundTrip, quick);
+        let rtt = &mut self.rtt;
         run_case(mechanism, size, Mode::RoundTrip, n, &mut |t| {
             // Saturates at the histogram's top instead of failing.
             rtt.saturating_record(t.as_nanos() as u64);
         })?;
         let n = count(mechanism, size, Mode::OneWay, quick);
         let (elapsed, calls) = run_case(mechanism, size, Mode::OneWay, n, &mut |_| {})?;
-        rates.push(n as f64 / elapsed.as_secs_f64());
+        self.rates.push(n as f64 / elapsed.as_secs_f64());
         if let Some(calls) = calls {
-            syscalls.push(calls as f64 / n as f64);
+            self.syscalls.push(calls as f64 / n as f64);
+        }
+        Ok(())
+    }
+
+    fn figures(self, mechanism: Mechanism, size: usize) -> Figures {
+        Figures {
+            mechanism,
+            size,
+            rtt_ns: [0.5, 0.99, 0.999].map(|q| self.rtt.value_at_quantile(q) as f64),
+            msgs_per_s: median(&self.rates),
+            syscalls_per_msg: (!self.syscalls.is_empty()).then(|| median(&self.syscalls)),
         }
     }
-    Ok(Figures {
-        mechanism,
-        size,
-        rtt_ns: [0.5, 0.99, 0.999].map(|q| rtt.value_at_quantile(q) as f64),
-        msgs_per_s: median(&rates),
-        syscalls_per_msg: (!syscalls.is_empty()).then(|| median(&syscalls)),
-    })
 }
 
 /// One case: spawns the child, waits for it to be ready, then moves `n`
