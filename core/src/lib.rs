@@ -64,8 +64,3 @@ pub use memory::{HeapMemory, Memory};
 pub use producer::{Producer, WriteGuard};
 pub use ring::Ring;
 pub use wait::{Doorbell, DoorbellWords, Notifier, SpinPolicy, wait_until};
-
-/// The README's examples, compiled and run as doctests.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

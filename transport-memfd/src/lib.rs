@@ -36,3 +36,8 @@ pub use control::Side;
 pub use error::SetupError;
 pub use link::{Link, LinkOptions, Trust};
 pub use segment::Mapping;
+
+/// The README's examples (core and memfd), compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
