@@ -5,13 +5,14 @@
 //! The harness runs itself as the child (`--ipc-child ...`); every
 //! mechanism copies each message in on one side and out on the other.
 
+#[macro_use]
 mod pipes;
 pub mod shm_ring;
 
 use crate::stats::median;
 use crate::syscalls::SyscallCounter;
 use hdrhistogram::Histogram;
-use pipes::Rendezvous;
+use pipes::Pipe;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -216,23 +217,45 @@ fn run_case(
         mode.key(),
         &n.to_string(),
     ]);
-    let rendezvous = Rendezvous::new(mechanism, size)?;
-    let (mut pipe, mut child) = rendezvous.spawn(&mut command)?;
+    let (mut endpoint, mut child) = pipes::spawn(mechanism, size, &mut command)?;
+    let pid = child.id() as i32;
+    let result =
+        with_pipe!(&mut endpoint, pipe => parent_side(pipe, size, mode, n, pid, on_round_trip));
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for the child: {e}"))?;
+    if !status.success() {
+        return Err(format!("the {} child failed ({status})", mechanism.name()));
+    }
+    result
+}
+
+/// The parent's loop, monomorphized per mechanism (no dynamic call per
+/// message): waits for the child, then measures.
+fn parent_side<P: Pipe>(
+    pipe: &mut P,
+    size: usize,
+    mode: Mode,
+    n: u64,
+    child: i32,
+    on_round_trip: &mut dyn FnMut(Duration),
+) -> Result<(Duration, Option<u64>), String> {
     let mut msg = vec![0x5au8; size];
     let mut buf = vec![0u8; size];
     pipe.recv(&mut buf)?; // the child is ready
     let mut counters = match mode {
         Mode::OneWay => [
             SyscallCounter::start(0).ok(),
-            SyscallCounter::start(child.id() as i32).ok(),
+            SyscallCounter::start(child).ok(),
         ],
         Mode::RoundTrip => [None, None],
     };
     let start = Instant::now();
     match mode {
         Mode::RoundTrip => {
+            let stamp = 8.min(size);
             for i in 0..n {
-                msg[..8.min(size)].copy_from_slice(&i.to_le_bytes()[..8.min(size)]);
+                msg[..stamp].copy_from_slice(&i.to_le_bytes()[..stamp]);
                 let t = Instant::now();
                 pipe.send(&msg)?;
                 pipe.flush()?;
@@ -256,12 +279,6 @@ fn run_case(
         [Some(own), Some(theirs)] => Some(own.read()? + theirs.read()?),
         _ => None,
     };
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for the child: {e}"))?;
-    if !status.success() {
-        return Err(format!("the {} child failed ({status})", mechanism.name()));
-    }
     Ok((elapsed, calls))
 }
 
@@ -276,26 +293,36 @@ pub fn child_main(args: &[String]) -> Result<(), String> {
         Mechanism::from_key(mechanism).ok_or(format!("unknown mechanism {mechanism}"))?;
     let size: usize = size.parse().map_err(|e| format!("size {size}: {e}"))?;
     let n: u64 = n.parse().map_err(|e| format!("count {n}: {e}"))?;
-    let mut pipe = pipes::child_pipe(mechanism, size, rest)?;
+    let mode = match mode.as_str() {
+        "rtt" => Mode::RoundTrip,
+        "oneway" => Mode::OneWay,
+        other => return Err(format!("unknown mode {other}")),
+    };
+    let mut endpoint = pipes::child_endpoint(mechanism, size, rest)?;
+    with_pipe!(&mut endpoint, pipe => child_side(pipe, size, mode, n))
+}
+
+/// The child's loop: says it is ready, then echoes (round trips) or takes
+/// everything and says so (one way).
+fn child_side<P: Pipe>(pipe: &mut P, size: usize, mode: Mode, n: u64) -> Result<(), String> {
     let mut buf = vec![0u8; size];
     pipe.send(&buf)?; // ready
     pipe.flush()?;
-    match mode.as_str() {
-        "rtt" => {
+    match mode {
+        Mode::RoundTrip => {
             for _ in 0..n {
                 pipe.recv(&mut buf)?;
                 pipe.send(&buf)?;
                 pipe.flush()?;
             }
         }
-        "oneway" => {
+        Mode::OneWay => {
             for _ in 0..n {
                 pipe.recv(&mut buf)?;
             }
             pipe.send(&buf)?; // done
             pipe.flush()?;
         }
-        other => return Err(format!("unknown mode {other}")),
     }
     Ok(())
 }

@@ -45,7 +45,7 @@ impl Pipe for Link {
 }
 
 /// Two shared rings, one each way.
-struct ShmPipe {
+pub(super) struct ShmPipe {
     tx: ShmRing,
     rx: ShmRing,
 }
@@ -75,9 +75,11 @@ impl Pipe for UnixStream {
 }
 
 /// Frames (slots) per ring for a message size: about 1 MiB of messages,
-/// at least 32.
+/// at least 32, a power of two.
 fn slots(size: usize) -> u32 {
-    ((1 << 20) / size.max(64)).clamp(32, 1024) as u32
+    ((1 << 20) / size.max(64))
+        .clamp(32, 1024)
+        .next_power_of_two() as u32
 }
 
 fn link_options(mechanism: Mechanism, size: usize) -> LinkOptions {
@@ -100,82 +102,90 @@ fn name(kind: &str, size: usize) -> String {
     format!("ringlink-bench-{}-{kind}-{size}", std::process::id())
 }
 
-/// The parent's half of a case's setup.
-pub(super) enum Rendezvous {
-    Ringlink(Mechanism, usize),
-    Shm(usize),
-    Unix(usize),
+/// One end of a case's pipe, one variant per kind of pipe.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one endpoint per case, never moved in a loop"
+)]
+pub(super) enum Endpoint {
+    Link(Link),
+    Shm(ShmPipe),
+    Unix(UnixStream),
 }
 
-impl Rendezvous {
-    pub(super) fn new(mechanism: Mechanism, size: usize) -> Result<Rendezvous, String> {
-        Ok(match mechanism {
-            Mechanism::RinglinkSpin | Mechanism::RinglinkBlocking => {
-                Rendezvous::Ringlink(mechanism, size)
-            }
-            Mechanism::ShmRing => Rendezvous::Shm(size),
-            Mechanism::UnixStream => Rendezvous::Unix(size),
-        })
-    }
+/// Runs `$body` with `$pipe` bound to the endpoint's concrete pipe, so the
+/// per-message loops are compiled for each kind (no dynamic calls).
+macro_rules! with_pipe {
+    ($endpoint:expr, $pipe:ident => $body:expr) => {
+        match $endpoint {
+            pipes::Endpoint::Link($pipe) => $body,
+            pipes::Endpoint::Shm($pipe) => $body,
+            pipes::Endpoint::Unix($pipe) => $body,
+        }
+    };
+}
 
-    /// Spawns the child (with whatever it needs to find us) and returns our
-    /// end of the pipe.
-    pub(super) fn spawn(self, command: &mut Command) -> Result<(Box<dyn Pipe>, Child), String> {
-        let spawn_failed = |e: std::io::Error| format!("spawning the child: {e}");
-        match self {
-            Rendezvous::Ringlink(mechanism, size) => {
-                let (link, end) =
-                    pair_for_child(&link_options(mechanism, size)).map_err(|e| e.to_string())?;
-                let child = end.spawn(command).map_err(|e| e.to_string())?;
-                Ok((Box::new(link), child))
-            }
-            Rendezvous::Shm(size) => {
-                let (to_child, to_parent) = (name("down", size), name("up", size));
-                let tx = ShmRing::create(&to_child, size, u64::from(slots(size)))?;
-                let rx = ShmRing::create(&to_parent, size, u64::from(slots(size)))?;
-                let child = command
-                    .args([&to_child, &to_parent])
-                    .spawn()
-                    .map_err(spawn_failed)?;
-                Ok((Box::new(ShmPipe { tx, rx }), child))
-            }
-            Rendezvous::Unix(size) => {
-                let name = name("unix", size);
-                let address = SocketAddr::from_abstract_name(&name).map_err(|e| e.to_string())?;
-                let listener = UnixListener::bind_addr(&address)
-                    .map_err(|e| format!("binding @{name}: {e}"))?;
-                let child = command.arg(&name).spawn().map_err(spawn_failed)?;
-                let (stream, _) = listener
-                    .accept()
-                    .map_err(|e| format!("accepting the child: {e}"))?;
-                Ok((Box::new(stream), child))
-            }
+/// Spawns the child of a case (with whatever it needs to find us) and
+/// returns our end of the pipe.
+pub(super) fn spawn(
+    mechanism: Mechanism,
+    size: usize,
+    command: &mut Command,
+) -> Result<(Endpoint, Child), String> {
+    let spawn_failed = |e: std::io::Error| format!("spawning the child: {e}");
+    match mechanism {
+        Mechanism::RinglinkSpin | Mechanism::RinglinkBlocking => {
+            let (link, end) =
+                pair_for_child(&link_options(mechanism, size)).map_err(|e| e.to_string())?;
+            let child = end.spawn(command).map_err(|e| e.to_string())?;
+            Ok((Endpoint::Link(link), child))
+        }
+        Mechanism::ShmRing => {
+            let (to_child, to_parent) = (name("down", size), name("up", size));
+            let tx = ShmRing::create(&to_child, size, slots(size))?;
+            let rx = ShmRing::create(&to_parent, size, slots(size))?;
+            let child = command
+                .args([&to_child, &to_parent])
+                .spawn()
+                .map_err(spawn_failed)?;
+            Ok((Endpoint::Shm(ShmPipe { tx, rx }), child))
+        }
+        Mechanism::UnixStream => {
+            let name = name("unix", size);
+            let address = SocketAddr::from_abstract_name(&name).map_err(|e| e.to_string())?;
+            let listener =
+                UnixListener::bind_addr(&address).map_err(|e| format!("binding @{name}: {e}"))?;
+            let child = command.arg(&name).spawn().map_err(spawn_failed)?;
+            let (stream, _) = listener
+                .accept()
+                .map_err(|e| format!("accepting the child: {e}"))?;
+            Ok((Endpoint::Unix(stream), child))
         }
     }
 }
 
 /// The child's end of the pipe, from the rest of its command line.
-pub(super) fn child_pipe(
+pub(super) fn child_endpoint(
     mechanism: Mechanism,
     size: usize,
     rest: &[String],
-) -> Result<Box<dyn Pipe>, String> {
+) -> Result<Endpoint, String> {
     match (mechanism, rest) {
         (Mechanism::RinglinkSpin | Mechanism::RinglinkBlocking, []) => {
             let link =
                 Link::from_inherited(&link_options(mechanism, size)).map_err(|e| e.to_string())?;
-            Ok(Box::new(link))
+            Ok(Endpoint::Link(link))
         }
         (Mechanism::ShmRing, [from_parent, to_parent]) => {
-            let rx = ShmRing::open(from_parent, size, u64::from(slots(size)))?;
-            let tx = ShmRing::open(to_parent, size, u64::from(slots(size)))?;
-            Ok(Box::new(ShmPipe { tx, rx }))
+            let rx = ShmRing::open(from_parent, size, slots(size))?;
+            let tx = ShmRing::open(to_parent, size, slots(size))?;
+            Ok(Endpoint::Shm(ShmPipe { tx, rx }))
         }
         (Mechanism::UnixStream, [name]) => {
             let address = SocketAddr::from_abstract_name(name).map_err(|e| e.to_string())?;
             let stream = UnixStream::connect_addr(&address)
                 .map_err(|e| format!("connecting to @{name}: {e}"))?;
-            Ok(Box::new(stream))
+            Ok(Endpoint::Unix(stream))
         }
         _ => Err(format!(
             "bad child arguments for {}: {rest:?}",

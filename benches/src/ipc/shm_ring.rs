@@ -12,11 +12,14 @@ const HEADER: usize = 256;
 const HEAD: usize = 0;
 const TAIL: usize = 1;
 
-/// One end of a shared ring of `slots` slots of `slot` bytes.
+/// One end of a shared ring of `slots` (a power of two) slots of `slot`
+/// bytes.
 pub struct ShmRing {
     shmem: Shmem,
     slot: usize,
     slots: u64,
+    /// Bytes from one slot to the next.
+    stride: usize,
     /// The other side's counter as last read.
     cached: u64,
 }
@@ -27,7 +30,8 @@ impl ShmRing {
     }
 
     /// Creates the ring under `name`.
-    pub fn create(name: &str, slot: usize, slots: u64) -> Result<ShmRing, String> {
+    pub fn create(name: &str, slot: usize, slots: u32) -> Result<ShmRing, String> {
+        let slots = u64::from(slots.next_power_of_two());
         let shmem = ShmemConf::new()
             .os_id(name)
             .size(Self::size(slot, slots))
@@ -37,12 +41,14 @@ impl ShmRing {
             shmem,
             slot,
             slots,
+            stride: slot.next_multiple_of(64),
             cached: 0,
         })
     }
 
     /// Opens the ring created under `name`.
-    pub fn open(name: &str, slot: usize, slots: u64) -> Result<ShmRing, String> {
+    pub fn open(name: &str, slot: usize, slots: u32) -> Result<ShmRing, String> {
+        let slots = u64::from(slots.next_power_of_two());
         let shmem = ShmemConf::new()
             .os_id(name)
             .open()
@@ -54,6 +60,7 @@ impl ShmRing {
             shmem,
             slot,
             slots,
+            stride: slot.next_multiple_of(64),
             cached: 0,
         })
     }
@@ -70,7 +77,7 @@ impl ShmRing {
         // In bounds: index < slots, and the mapping holds all slots.
         self.shmem
             .as_ptr()
-            .wrapping_add(HEADER + index * self.slot.next_multiple_of(64))
+            .wrapping_add(HEADER + index * self.stride)
     }
 
     /// Producer: copies `msg` (at most a slot) into the next slot, spinning
