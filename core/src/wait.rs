@@ -62,8 +62,14 @@ pub fn wait_until<N: Notifier + ?Sized>(
     if ready() {
         return Ok(true);
     }
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let passed = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() >= d);
+    // The clock is first read after CLOCK_EVERY rounds: most waits end
+    // sooner, and a clock read costs as much as many polls. (The timeout
+    // then counts from a few microseconds late.)
+    let mut deadline = None;
+    let passed = |deadline: &mut Option<Option<Instant>>| {
+        let d = *deadline.get_or_insert_with(|| timeout.map(|t| Instant::now() + t));
+        d.is_some_and(|d| Instant::now() >= d)
+    };
     let backoff = Backoff::new();
     // Spin: pause instructions only (no sched_yield: that is a system call),
     // a yield now and then for waits that never park, and the clock read
@@ -80,10 +86,11 @@ pub fn wait_until<N: Notifier + ?Sized>(
         if ready() {
             return Ok(true);
         }
-        if round % CLOCK_EVERY == 0 && passed(deadline) {
+        if round % CLOCK_EVERY == 0 && passed(&mut deadline) {
             return Ok(false);
         }
     }
+    let deadline = deadline.unwrap_or_else(|| timeout.map(|t| Instant::now() + t));
     // Park until ready or the deadline.
     loop {
         let remaining = match deadline {
