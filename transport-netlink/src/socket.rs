@@ -1,0 +1,127 @@
+//! A plain AF_NETLINK socket with the defaults users expect: extended acks,
+//! strict checking, capped acks, and a large receive buffer.
+
+use rustix::net::netlink::SocketAddrNetlink;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+/// `SOL_NETLINK`.
+const SOL_NETLINK: i32 = 270;
+/// `NETLINK_CAP_ACK`: acks carry only the request's header.
+const NETLINK_CAP_ACK: i32 = 10;
+/// `NETLINK_EXT_ACK`: errors carry text and the offending offset.
+const NETLINK_EXT_ACK: i32 = 11;
+/// `NETLINK_GET_STRICT_CHK`: the kernel checks (and filters) dump requests.
+const NETLINK_GET_STRICT_CHK: i32 = 12;
+
+/// `NETLINK_ROUTE`.
+pub const NETLINK_ROUTE: i32 = 0;
+
+/// Receive buffer asked for (needs CAP_NET_ADMIN to exceed rmem_max).
+const RCVBUF: usize = 8 << 20;
+
+/// A bound netlink socket.
+pub struct NetlinkSocket {
+    fd: OwnedFd,
+    port: u32,
+    /// The receive buffer the kernel granted, and whether it was forced.
+    rcvbuf: (usize, bool),
+}
+
+impl NetlinkSocket {
+    /// Opens and binds a socket of `protocol` (e.g. [`NETLINK_ROUTE`]) with
+    /// extended acks, strict checking and capped acks on, and asks for an
+    /// 8 MiB receive buffer (forced when allowed).
+    pub fn open(protocol: i32) -> io::Result<NetlinkSocket> {
+        // Protocol 0 (NETLINK_ROUTE) is "no protocol" to rustix.
+        let protocol =
+            std::num::NonZeroU32::new(protocol as u32).map(rustix::net::Protocol::from_raw);
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            protocol,
+        )?;
+        rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0))?;
+        let port = SocketAddrNetlink::try_from(rustix::net::getsockname(&fd)?)
+            .map(|a| a.pid())
+            .map_err(|_| io::Error::other("getsockname did not return a netlink address"))?;
+        for option in [NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_CAP_ACK] {
+            set_int(fd.as_fd(), SOL_NETLINK, option, 1)?;
+        }
+        let forced = rustix::net::sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_ok();
+        if !forced {
+            rustix::net::sockopt::set_socket_recv_buffer_size(&fd, RCVBUF)?;
+        }
+        let granted = rustix::net::sockopt::socket_recv_buffer_size(&fd)?;
+        Ok(NetlinkSocket {
+            fd,
+            port,
+            rcvbuf: (granted, forced),
+        })
+    }
+
+    /// The port id the kernel gave this socket.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    /// The receive buffer granted, and whether it could be forced past the
+    /// system limit (needs CAP_NET_ADMIN).
+    pub fn receive_buffer(&self) -> (usize, bool) {
+        self.rcvbuf
+    }
+
+    /// Sends one datagram to the kernel.
+    pub fn send(&self, datagram: &[u8]) -> io::Result<()> {
+        let kernel = SocketAddrNetlink::new(0, 0);
+        let sent =
+            rustix::net::sendto(&self.fd, datagram, rustix::net::SendFlags::empty(), &kernel)?;
+        match sent == datagram.len() {
+            true => Ok(()),
+            false => Err(io::Error::other(format!(
+                "sent {sent} of {} bytes",
+                datagram.len()
+            ))),
+        }
+    }
+
+    /// Receives one datagram into `buf`; an error if it did not fit (it is
+    /// then consumed: size buffers for the largest datagram, 32 KiB for
+    /// dumps).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let (_, len) = rustix::net::recv(&self.fd, &mut *buf, rustix::net::RecvFlags::TRUNC)?;
+        if len > buf.len() {
+            return Err(io::Error::other(format!(
+                "a {len}-byte datagram did not fit the {}-byte buffer",
+                buf.len()
+            )));
+        }
+        Ok(len)
+    }
+}
+
+impl AsFd for NetlinkSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// `setsockopt(fd, level, option, &value, 4)`.
+fn set_int(fd: BorrowedFd<'_>, level: i32, option: i32, value: i32) -> io::Result<()> {
+    // SAFETY: a valid descriptor, a pointer to a live i32 and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            option,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}

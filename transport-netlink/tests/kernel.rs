@@ -1,0 +1,101 @@
+//! The message layer against the running kernel, over a plain socket:
+//! a link dump parsed in place, and an extended-ack error.
+
+use ringlink_netlink::message::{
+    MessageBuilder, Messages, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use ringlink_netlink::socket::{NETLINK_ROUTE, NetlinkSocket};
+
+/// `RTM_NEWROUTE`, `RTM_GETLINK`, `IFLA_IFNAME`, and `sizeof(struct
+/// ifinfomsg)` / `sizeof(struct rtmsg)` from <linux/rtnetlink.h>.
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETLINK: u16 = 18;
+const IFLA_IFNAME: u16 = 3;
+const IFINFOMSG_LEN: usize = 16;
+const RTMSG_LEN: usize = 12;
+
+/// Receives datagrams until the reply to `seq` is complete (DONE or an
+/// error); returns every message's (type, payload) and the error, if any.
+fn collect(
+    socket: &NetlinkSocket,
+    seq: u32,
+) -> (Vec<(u16, Vec<u8>)>, Option<(i32, Option<String>)>) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut messages = Vec::new();
+    loop {
+        let len = socket.recv(&mut buf).expect("a reply");
+        for msg in Messages::new(&buf[..len]) {
+            let msg = msg.expect("the kernel sends well-formed messages");
+            assert_eq!(msg.seq, seq, "replies carry the request's sequence number");
+            if msg.is_done() {
+                return (messages, None);
+            }
+            if let Some(error) = msg.error() {
+                let error = error.expect("a well-formed error");
+                return (messages, Some((error.code, error.text.map(str::to_string))));
+            }
+            messages.push((msg.kind, msg.payload.to_vec()));
+        }
+    }
+}
+
+#[test]
+fn a_link_dump_parses_in_place_and_has_lo() {
+    let socket = NetlinkSocket::open(NETLINK_ROUTE).unwrap();
+    assert_ne!(socket.port(), 0, "bound to a port");
+    let mut request = [0u8; 64];
+    let mut b =
+        MessageBuilder::new(&mut request, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1).unwrap();
+    b.push(&[0u8; IFINFOMSG_LEN]).unwrap();
+    let len = b.finish();
+    socket.send(&request[..len]).unwrap();
+    let (links, error) = collect(&socket, 1);
+    assert!(error.is_none(), "{error:?}");
+    let names: Vec<String> = links
+        .iter()
+        .map(|(_, payload)| {
+            let msg = ringlink_netlink::message::Msg {
+                kind: RTM_GETLINK,
+                flags: 0,
+                seq: 1,
+                pid: 0,
+                payload,
+            };
+            let (_, attrs) = msg.split(IFINFOMSG_LEN).unwrap();
+            attrs
+                .flatten()
+                .find(|a| a.kind() == IFLA_IFNAME)
+                .map(|a| a.string())
+                .expect("every link has a name")
+        })
+        .collect();
+    assert!(names.iter().any(|n| n == "lo"), "{names:?}");
+}
+
+#[test]
+fn a_bad_request_gets_the_kernels_extended_ack_text() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: adding routes needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    let socket = NetlinkSocket::open(NETLINK_ROUTE).unwrap();
+    // An IPv4 route with a 40-bit prefix: refused, nothing changes.
+    let mut rtm = [0u8; RTMSG_LEN];
+    rtm[0] = 2; // AF_INET
+    rtm[1] = 40; // rtm_dst_len
+    rtm[4] = 254; // RT_TABLE_MAIN
+    rtm[5] = 3; // RTPROT_BOOT
+    rtm[7] = 1; // RTN_UNICAST
+    let mut request = [0u8; 64];
+    let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
+    let mut b = MessageBuilder::new(&mut request, RTM_NEWROUTE, flags, 9).unwrap();
+    b.push(&rtm).unwrap();
+    b.attr(1, &[10, 0, 0, 0]).unwrap(); // RTA_DST
+    let len = b.finish();
+    socket.send(&request[..len]).unwrap();
+    let (_, error) = collect(&socket, 9);
+    let (code, text) = error.expect("an error reply");
+    assert_eq!(code, -libc::EINVAL);
+    let text = text.expect("extended ack text");
+    assert!(text.to_lowercase().contains("prefix"), "{text}");
+}
