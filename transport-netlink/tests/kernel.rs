@@ -28,13 +28,19 @@ fn collect(
             let msg = msg.expect("the kernel sends well-formed messages");
             assert_eq!(msg.seq, seq, "replies carry the request's sequence number");
             if msg.is_done() {
-                return (messages, None);
+                return Reply {
+                    payloads: messages,
+                    error: None,
+                };
             }
             if let Some(error) = msg.error() {
                 let error = error.expect("a well-formed error");
-                return (messages, Some((error.code, error.text.map(str::to_string))));
+                return Reply {
+                    payloads: messages,
+                    error: Some((error.code, error.text.map(str::to_string))),
+                };
             }
-            messages.push((msg.kind, msg.payload.to_vec()));
+            messages.push(msg.payload.to_vec());
         }
     }
 }
@@ -49,11 +55,12 @@ fn a_link_dump_parses_in_place_and_has_lo() {
     b.push(&[0u8; IFINFOMSG_LEN]).unwrap();
     let len = b.finish();
     socket.send(&request[..len]).unwrap();
-    let (links, error) = collect(&socket, 1);
-    assert!(error.is_none(), "{error:?}");
-    let names: Vec<String> = links
+    let reply = collect(&socket, 1);
+    assert!(reply.error.is_none(), "{:?}", reply.error);
+    let names: Vec<String> = reply
+        .payloads
         .iter()
-        .map(|(_, payload)| {
+        .map(|payload| {
             let msg = ringlink_netlink::message::Msg {
                 kind: RTM_GETLINK,
                 flags: 0,
@@ -93,8 +100,7 @@ fn a_bad_request_gets_the_kernels_extended_ack_text() {
     b.attr(1, &[10, 0, 0, 0]).unwrap(); // RTA_DST
     let len = b.finish();
     socket.send(&request[..len]).unwrap();
-    let (_, error) = collect(&socket, 9);
-    let (code, text) = error.expect("an error reply");
+    let (code, text) = collect(&socket, 9).error.expect("an error reply");
     assert_eq!(code, -libc::EINVAL);
     let text = text.expect("extended ack text");
     assert!(text.to_lowercase().contains("prefix"), "{text}");
