@@ -14,12 +14,15 @@ const IFLA_IFNAME: u16 = 3;
 const IFINFOMSG_LEN: usize = 16;
 const RTMSG_LEN: usize = 12;
 
+/// A reply: every message's payload, and the error (code, text), if any.
+struct Reply {
+    payloads: Vec<Vec<u8>>,
+    error: Option<(i32, Option<String>)>,
+}
+
 /// Receives datagrams until the reply to `seq` is complete (DONE or an
-/// error); returns every message's (type, payload) and the error, if any.
-fn collect(
-    socket: &NetlinkSocket,
-    seq: u32,
-) -> (Vec<(u16, Vec<u8>)>, Option<(i32, Option<String>)>) {
+/// error).
+fn collect(socket: &NetlinkSocket, seq: u32) -> Reply {
     let mut buf = vec![0u8; 64 << 10];
     let mut messages = Vec::new();
     loop {
