@@ -293,6 +293,18 @@ impl<M: Memory> WriteGuard<'_, M> {
     pub fn abort(self) {
         self.finish(Status::Valid, 0);
     }
+
+    /// Gives the frame back unpublished: it stays at the head, UNUSED, and
+    /// the next reservation takes it again; the consumer sees nothing. (For
+    /// when there turned out to be nothing to put in it, e.g. a receive
+    /// that would block.)
+    pub fn cancel(self) {
+        // Undo the RESERVED mark of a contested reservation; an uncontested
+        // one never left UNUSED.
+        let (reserved, unused) = (Status::Reserved.raw(), Status::Unused.raw());
+        let _ = self.frame.status().compare_exchange(reserved, unused, Release, Relaxed);
+        std::mem::forget(self);
+    }
 }
 
 impl<M: Memory> Drop for WriteGuard<'_, M> {

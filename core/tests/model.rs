@@ -14,6 +14,8 @@ enum Op {
     Send(usize),
     /// Reserve and drop the guard without committing.
     Abort,
+    /// Reserve and give the frame back unpublished.
+    Cancel,
     /// Take the next message and release it.
     Recv,
     /// Take the next message and defer it.
@@ -26,6 +28,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0usize..=40).prop_map(Op::Send),
         1 => Just(Op::Abort),
+        1 => Just(Op::Cancel),
         4 => Just(Op::Recv),
         2 => Just(Op::Defer),
         2 => any::<usize>().prop_map(Op::Release),
@@ -110,6 +113,19 @@ proptest! {
                     if let Some(frame) = rig.tx.reserve().unwrap() {
                         frame.abort();
                         model.push_back(None);
+                    }
+                }
+                Op::Cancel => {
+                    let cancelled = rig.tx.reserve().unwrap().map(|frame| {
+                        let index = frame.index();
+                        frame.cancel();
+                        index
+                    });
+                    if let Some(index) = cancelled {
+                        // Nothing published; the same frame comes next.
+                        let again = rig.tx.reserve().unwrap().expect("the cancelled frame");
+                        prop_assert_eq!(again.index(), index);
+                        again.cancel();
                     }
                 }
                 Op::Recv | Op::Defer => {
