@@ -315,6 +315,39 @@ impl<M: Memory> Consumer<M> {
             .is_err()
     }
 
+    /// Takes up to `max` (at most [`BATCH_MAX`]) consecutive plain VALID
+    /// frames at once, e.g. to hand them to one `sendmsg` as an iovec each;
+    /// dropping the batch releases them all. Stops early at anything else
+    /// (nothing yet, COPY, deferred frames, corruption: [`Consumer::next`]
+    /// deals with those).
+    pub fn batch(&mut self, max: usize) -> Batch<'_, M> {
+        let mut frames = [(None, 0u32); BATCH_MAX];
+        let mut count = 0;
+        if self.skipped == 0 && self.fault.is_none() {
+            let mut index = self.pos;
+            // At most one lap: frames are only released when the batch goes.
+            let max = max.min(BATCH_MAX).min(self.ring.frame_nr() as usize);
+            while count < max {
+                let frame = self.ring.frame(index);
+                if frame.status().load(Acquire) != Status::Valid.raw() {
+                    break;
+                }
+                let len = frame.word(offset::LEN).load(Relaxed);
+                if len as usize > frame.capacity() {
+                    break;
+                }
+                frames[count] = (Some(frame), len);
+                count += 1;
+                index = self.ring.next_index(index);
+            }
+        }
+        Batch {
+            consumer: self,
+            frames,
+            count,
+        }
+    }
+
     /// The payload of a deferred frame (or the bytes attached to it).
     pub fn deferred_payload<'a>(&'a self, handle: &'a Deferred) -> Result<&'a [u8], RingError> {
         self.check_handle(handle)?;
@@ -364,6 +397,48 @@ impl<M: Memory> Consumer<M> {
         // next writes.
         self.ring.status(index).store(Status::Unused.raw(), Release);
         self.step();
+    }
+}
+
+/// Most frames one [`Consumer::batch`] takes.
+pub const BATCH_MAX: usize = 64;
+
+/// Consecutive VALID frames taken together (see [`Consumer::batch`]);
+/// dropping it releases them in order.
+pub struct Batch<'a, M: Memory> {
+    consumer: &'a mut Consumer<M>,
+    frames: [(Option<Frame>, u32); BATCH_MAX],
+    count: usize,
+}
+
+impl<M: Memory> Batch<'_, M> {
+    /// Number of frames taken.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no frame was taken.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The payloads, in ring order.
+    pub fn payloads(&self) -> impl Iterator<Item = &[u8]> {
+        self.frames[..self.count].iter().filter_map(|(frame, len)| {
+            // SAFETY: each frame lies inside the region, its length was
+            // checked against its capacity, and this side owns it until the
+            // batch is dropped.
+            frame.map(|f| unsafe { std::slice::from_raw_parts(f.payload(), *len as usize) })
+        })
+    }
+}
+
+impl<M: Memory> Drop for Batch<'_, M> {
+    fn drop(&mut self) {
+        for _ in 0..self.count {
+            let index = self.consumer.pos;
+            self.consumer.give_back(index);
+        }
     }
 }
 

@@ -302,7 +302,10 @@ impl<M: Memory> WriteGuard<'_, M> {
         // Undo the RESERVED mark of a contested reservation; an uncontested
         // one never left UNUSED.
         let (reserved, unused) = (Status::Reserved.raw(), Status::Unused.raw());
-        let _ = self.frame.status().compare_exchange(reserved, unused, Release, Relaxed);
+        let _ = self
+            .frame
+            .status()
+            .compare_exchange(reserved, unused, Release, Relaxed);
         std::mem::forget(self);
     }
 }

@@ -22,6 +22,8 @@ enum Op {
     Defer,
     /// Release the held handle at this index (modulo the count).
     Release(usize),
+    /// Take up to this many frames as a batch.
+    Batch(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -32,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Recv),
         2 => Just(Op::Defer),
         2 => any::<usize>().prop_map(Op::Release),
+        1 => (0usize..8).prop_map(Op::Batch),
     ]
 }
 
@@ -137,6 +140,15 @@ proptest! {
                             }
                         }
                         None => prop_assert_eq!(next_message(&mut model), None, "a message is missing"),
+                    }
+                }
+                Op::Batch(max) => {
+                    let batch = rig.rx.batch(max);
+                    prop_assert!(batch.len() <= max);
+                    for payload in batch.payloads() {
+                        // A batch hands out aborted frames as empty payloads.
+                        let expected = model.pop_front().expect("a committed frame");
+                        prop_assert_eq!(payload, expected.as_deref().unwrap_or(&[]));
                     }
                 }
                 Op::Release(i) => {
