@@ -5,9 +5,13 @@
 //! real netlink sockets, in kernel-mapped, io_uring-fed or copy-fed mode.
 //!
 //! So far: the message layer ([`message`], [`attr`]), zero copy over
-//! frames, and a plain socket with the expected defaults ([`socket`]). The
-//! ring modes (mapped, io_uring, copy) are to come.
+//! frames, a plain socket with the expected defaults ([`socket`]), and the
+//! ring link in copy mode with the mode probe and report ([`link`]). The
+//! mapped and io_uring modes are to come.
 
 pub mod attr;
+pub mod link;
 pub mod message;
 pub mod socket;
+
+pub use link::{Mode, ModeError, ModeReport, NetlinkLink, NetlinkOptions};

@@ -102,6 +102,50 @@ impl NetlinkSocket {
     }
 }
 
+impl NetlinkSocket {
+    /// Sends one datagram made of `parts` (one message or more each) to the
+    /// kernel with a single `sendmsg`.
+    pub fn send_vectored(&self, parts: &[std::io::IoSlice<'_>]) -> io::Result<()> {
+        let kernel = SocketAddrNetlink::new(0, 0);
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut control = Default::default();
+        let sent = rustix::net::sendmsg_addr(
+            &self.fd,
+            &kernel,
+            parts,
+            &mut control,
+            rustix::net::SendFlags::empty(),
+        )?;
+        match sent == total {
+            true => Ok(()),
+            false => Err(io::Error::other(format!("sent {sent} of {total} bytes"))),
+        }
+    }
+
+    /// Receives one datagram into `buf` without blocking: `Ok(None)` when
+    /// none is queued. An overrun (the kernel dropped messages because the
+    /// receive buffer was full) is an error that says how to recover.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>, ringlink_core::LinkError> {
+        let flags = rustix::net::RecvFlags::TRUNC | rustix::net::RecvFlags::DONTWAIT;
+        match rustix::net::recv(&self.fd, &mut *buf, flags) {
+            Ok((_, len)) if len > buf.len() => Err(ringlink_core::LinkError::Protocol(format!(
+                "a {len}-byte datagram did not fit a {}-byte frame and was cut; use larger frames",
+                buf.len()
+            ))),
+            Ok((_, len)) => Ok(Some(len)),
+            Err(rustix::io::Errno::AGAIN) => Ok(None),
+            Err(rustix::io::Errno::NOBUFS) => Err(ringlink_core::LinkError::io(
+                "receive buffer overrun: the kernel dropped messages; resync with a fresh dump",
+                rustix::io::Errno::NOBUFS,
+            )),
+            Err(e) => Err(ringlink_core::LinkError::io(
+                "receiving from the netlink socket",
+                e,
+            )),
+        }
+    }
+}
+
 impl AsFd for NetlinkSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
