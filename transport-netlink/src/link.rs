@@ -123,11 +123,11 @@ pub struct NetlinkLink {
     tx_drain: Consumer<Arc<HeapMemory>>,
 }
 
+/// The two ends of one in-process ring.
+type RingEnds = (Producer<Arc<HeapMemory>>, Consumer<Arc<HeapMemory>>);
+
 /// A ring pair over fresh heap memory: a producer and a consumer of it.
-fn ring(
-    frames: u32,
-    frame_message: usize,
-) -> Result<(Producer<Arc<HeapMemory>>, Consumer<Arc<HeapMemory>>), ModeError> {
+fn ring(frames: u32, frame_message: usize) -> Result<RingEnds, ModeError> {
     let setup = |e: &dyn std::fmt::Display| ModeError::Setup(e.to_string());
     let geometry = Geometry::for_messages(frame_message, frames).map_err(|e| setup(&e))?;
     let mem = Arc::new(HeapMemory::new(geometry.ring_size() + 64));
