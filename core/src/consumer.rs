@@ -59,6 +59,9 @@ pub struct Consumer<M> {
     skipped: u32,
     /// Frames in [`Local::Pending`].
     pending: Vec<u32>,
+    /// Frames taken and released while more were waiting, whose UNUSED is
+    /// still to be stored (see [`Consumer::release_later`]); consecutive.
+    lagging: Vec<u32>,
     /// Corruption noticed while releasing a frame, reported by the next call.
     fault: Option<RingError>,
     id: u64,
@@ -107,6 +110,7 @@ impl<M: Memory> Consumer<M> {
             local: vec![Local::Free; frames].into_boxed_slice(),
             skipped: 0,
             pending: Vec::new(),
+            lagging: Vec::with_capacity(LAG_MAX),
             fault: None,
             id: NEXT_ID.fetch_add(1, Relaxed),
         }
@@ -157,6 +161,7 @@ impl<M: Memory> Consumer<M> {
                     return Ok(Some(self.guard(frame, len, false)));
                 }
             } else if raw == Status::Unused.raw() || raw == Status::Reserved.raw() {
+                self.publish_releases();
                 return Ok(None);
             }
         }
@@ -244,7 +249,10 @@ impl<M: Memory> Consumer<M> {
                     }
                     return Ok(Some((status, len, frame)));
                 }
-                (Some(Status::Unused | Status::Reserved), Local::Free) => return Ok(None),
+                (Some(Status::Unused | Status::Reserved), Local::Free) => {
+                    self.publish_releases();
+                    return Ok(None);
+                }
                 (None, Local::Free) => {
                     self.step();
                     return Err(corrupt(index, Corruption::UnknownStatus(raw)));
@@ -321,6 +329,8 @@ impl<M: Memory> Consumer<M> {
     /// (nothing yet, COPY, deferred frames, corruption: [`Consumer::next`]
     /// deals with those).
     pub fn batch(&mut self, max: usize) -> Batch<'_, M> {
+        // Held-back releases are behind us; a lap-long scan must not meet them.
+        self.publish_releases();
         let mut frames = [(None, 0u32); BATCH_MAX];
         let mut count = 0;
         if self.skipped == 0 && self.fault.is_none() {
@@ -398,7 +408,50 @@ impl<M: Memory> Consumer<M> {
         self.ring.status(index).store(Status::Unused.raw(), Release);
         self.step();
     }
+
+    /// Releases the frame the user is done with (at the current position)
+    /// and moves on. While the next frame already holds a message (the
+    /// consumer is working through a backlog), the UNUSED store waits and
+    /// goes out with the next ones, in a batch of up to [`LAG_MAX`]: the
+    /// producer, waiting for room, then does not keep pulling the cache
+    /// line of the very frame being read. Once nothing follows, everything
+    /// is released at once, so nothing is ever held back from a producer
+    /// that the consumer is not about to serve anyway.
+    fn release_later(&mut self, index: u32) {
+        let frames = self.ring.frame_nr();
+        let next = self.ring.next_index(index);
+        let more = self.lagging.len() + 1 < LAG_MAX.min(frames as usize / 4)
+            && self.lagging.first() != Some(&next)
+            && matches!(
+                Status::from_raw(self.ring.status(next).load(Relaxed)),
+                Some(Status::Valid | Status::Copy)
+            );
+        self.lagging.push(index);
+        if !more {
+            self.publish_releases();
+        }
+        self.step();
+    }
+
+    /// Stores UNUSED in every frame whose release was held back.
+    fn publish_releases(&mut self) {
+        for &index in &self.lagging {
+            self.ring.status(index).store(Status::Unused.raw(), Release);
+        }
+        self.lagging.clear();
+    }
 }
+
+impl<M> Drop for Consumer<M> {
+    fn drop(&mut self) {
+        for &index in &self.lagging {
+            self.ring.status(index).store(Status::Unused.raw(), Release);
+        }
+    }
+}
+
+/// Most releases held back while a consumer works through a backlog.
+pub const LAG_MAX: usize = 16;
 
 /// Most frames one [`Consumer::batch`] takes.
 pub const BATCH_MAX: usize = 64;
@@ -559,6 +612,6 @@ impl<M: Memory> Drop for ReadGuard<'_, M> {
             };
             self.consumer.fault = Some(corrupt(self.consumer.pos, kind));
         }
-        self.consumer.give_back(self.consumer.pos);
+        self.consumer.release_later(self.consumer.pos);
     }
 }
