@@ -12,6 +12,7 @@
 pub mod attr;
 pub mod link;
 pub mod message;
+pub mod route;
 pub mod socket;
 
 pub use link::{Mode, ModeError, ModeReport, NetlinkLink, NetlinkOptions};

@@ -61,6 +61,9 @@ pub enum ParseError {
     /// An `NLMSG_ERROR` too short for its error code and request header.
     #[error("NLMSG_ERROR message of {0} bytes is too short")]
     ShortError(usize),
+    /// A malformed attribute inside a message.
+    #[error("malformed attribute: {0}")]
+    Attribute(String),
     /// A fixed-size payload header larger than the payload.
     #[error(
         "payload of {available} bytes is shorter than the {needed}-byte header it should start with"

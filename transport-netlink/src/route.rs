@@ -1,0 +1,164 @@
+//! rtnetlink routes: dump requests built in place, `RTM_NEWROUTE` messages
+//! parsed in place (IPv4 and IPv6, multipath included).
+
+use crate::attr::{Attr, Attrs};
+use crate::message::{Full, MessageBuilder, Msg, NLM_F_DUMP, NLM_F_REQUEST, ParseError};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// `RTM_NEWROUTE`.
+pub const RTM_NEWROUTE: u16 = 24;
+/// `RTM_GETROUTE`.
+pub const RTM_GETROUTE: u16 = 26;
+/// `sizeof(struct rtmsg)`.
+pub const RTMSG_LEN: usize = 12;
+/// `AF_INET`.
+pub const AF_INET: u8 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u8 = 10;
+
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_PREFSRC: u16 = 7;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_TABLE: u16 = 15;
+const RTA_PREF: u16 = 20;
+/// `sizeof(struct rtnexthop)`.
+const RTNH_LEN: usize = 8;
+
+/// One next hop of a multipath route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NextHop {
+    /// Via this gateway, if any.
+    pub gateway: Option<IpAddr>,
+    /// Out of this interface index.
+    pub oif: u32,
+    /// Weight (`rtnh_hops + 1`).
+    pub weight: u16,
+}
+
+/// A route, as the kernel describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u8,
+    /// Destination (`None`: the default route) and prefix length.
+    pub dst: Option<IpAddr>,
+    /// Prefix length.
+    pub dst_len: u8,
+    /// Routing table (`RTA_TABLE` when present, else `rtm_table`).
+    pub table: u32,
+    /// `rtm_protocol` (2 kernel, 3 boot, 4 static, ...).
+    pub protocol: u8,
+    /// `rtm_scope` (0 universe, 253 link, 254 host).
+    pub scope: u8,
+    /// `rtm_type` (1 unicast, ...).
+    pub kind: u8,
+    /// Gateway of a single-path route.
+    pub gateway: Option<IpAddr>,
+    /// Output interface index of a single-path route.
+    pub oif: Option<u32>,
+    /// Preferred source address.
+    pub prefsrc: Option<IpAddr>,
+    /// Metric.
+    pub priority: Option<u32>,
+    /// IPv6 router preference.
+    pub pref: Option<u8>,
+    /// Next hops of a multipath route.
+    pub multipath: Vec<NextHop>,
+}
+
+/// Builds an `RTM_GETROUTE` dump request for `family` into `buf`; returns
+/// its length.
+pub fn dump_request(buf: &mut [u8], family: u8, seq: u32) -> Result<usize, Full> {
+    let mut b = MessageBuilder::new(buf, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq)?;
+    let mut rtm = [0u8; RTMSG_LEN];
+    rtm[0] = family;
+    b.push(&rtm)?;
+    Ok(b.finish())
+}
+
+fn address(family: u8, value: &[u8]) -> Option<IpAddr> {
+    match (family, value.len()) {
+        (AF_INET, 4) => Some(IpAddr::V4(Ipv4Addr::new(
+            value[0], value[1], value[2], value[3],
+        ))),
+        (AF_INET6, 16) => <[u8; 16]>::try_from(value)
+            .ok()
+            .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+        _ => None,
+    }
+}
+
+impl Route {
+    /// Parses an `RTM_NEWROUTE` message; attributes it does not know are
+    /// skipped, malformed ones are an error.
+    pub fn parse(msg: &Msg<'_>) -> Result<Route, ParseError> {
+        let (rtm, attrs) = msg.split(RTMSG_LEN)?;
+        let family = rtm[0];
+        let mut route = Route {
+            family,
+            dst: None,
+            dst_len: rtm[1],
+            table: u32::from(rtm[4]),
+            protocol: rtm[5],
+            scope: rtm[6],
+            kind: rtm[7],
+            gateway: None,
+            oif: None,
+            prefsrc: None,
+            priority: None,
+            pref: None,
+            multipath: Vec::new(),
+        };
+        let bad = |e: crate::attr::AttrError| ParseError::Attribute(e.to_string());
+        for attr in attrs {
+            let attr = attr.map_err(bad)?;
+            match attr.kind() {
+                RTA_DST => route.dst = address(family, attr.value),
+                RTA_GATEWAY => route.gateway = address(family, attr.value),
+                RTA_PREFSRC => route.prefsrc = address(family, attr.value),
+                RTA_OIF => route.oif = Some(attr.u32().map_err(bad)?),
+                RTA_PRIORITY => route.priority = Some(attr.u32().map_err(bad)?),
+                RTA_TABLE => route.table = attr.u32().map_err(bad)?,
+                RTA_PREF => route.pref = Some(attr.u8().map_err(bad)?),
+                RTA_MULTIPATH => route.multipath = next_hops(family, &attr)?,
+                _ => {}
+            }
+        }
+        Ok(route)
+    }
+}
+
+/// The `struct rtnexthop` entries of an `RTA_MULTIPATH` attribute.
+fn next_hops(family: u8, attr: &Attr<'_>) -> Result<Vec<NextHop>, ParseError> {
+    let mut hops = Vec::new();
+    let mut rest = attr.value;
+    while !rest.is_empty() {
+        let header = rest
+            .get(..RTNH_LEN)
+            .ok_or(ParseError::Attribute("truncated rtnexthop".into()))?;
+        let len = u16::from_ne_bytes([header[0], header[1]]) as usize;
+        let body =
+            rest.get(RTNH_LEN..len)
+                .filter(|_| len >= RTNH_LEN)
+                .ok_or(ParseError::Attribute(format!(
+                    "rtnexthop claims {len} bytes, {} left",
+                    rest.len()
+                )))?;
+        let mut hop = NextHop {
+            gateway: None,
+            oif: u32::from_ne_bytes([header[4], header[5], header[6], header[7]]),
+            weight: u16::from(header[3]) + 1,
+        };
+        for inner in Attrs::new(body).flatten() {
+            if inner.kind() == RTA_GATEWAY {
+                hop.gateway = address(family, inner.value);
+            }
+        }
+        hops.push(hop);
+        rest = rest.get(crate::attr::align(len)..).unwrap_or(&[]);
+    }
+    Ok(hops)
+}

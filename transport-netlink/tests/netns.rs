@@ -1,0 +1,274 @@
+//! Against the kernel in a fresh network namespace this test creates (veth
+//! pair, thousands of IPv4 and IPv6 routes, some multipath): the route
+//! dump read through the ring equals what `ip -j route show` prints.
+//! Needs root; skips with a message otherwise.
+
+use ringlink_core::{FrameReceiver, FrameSender};
+use ringlink_netlink::message::{MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
+use ringlink_netlink::route::{AF_INET, AF_INET6, Route, dump_request};
+use ringlink_netlink::{NetlinkLink, NetlinkOptions};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const PATIENCE: Option<Duration> = Some(Duration::from_secs(10));
+const RTM_NEWLINK: u16 = 16;
+const RTM_GETLINK: u16 = 18;
+const IFLA_IFNAME: u16 = 3;
+const RT_TABLE_MAIN: u32 = 254;
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create(name: &str) -> Netns {
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        run(Command::new("ip").args(["netns", "add", name]));
+        Netns { name: name.into() }
+    }
+
+    /// Runs `ip -batch -` in the namespace with `commands`, one per line.
+    fn batch(&self, commands: &str) {
+        let mut child = Command::new("ip")
+            .args(["-n", &self.name, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("ip");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commands.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "ip -batch failed");
+    }
+
+    /// What `ip -j [-6] route show` prints in the namespace.
+    fn ip_routes(&self, family: &str) -> serde_json::Value {
+        let out = Command::new("ip")
+            .args(["-n", &self.name, "-j", family, "route", "show"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs `f` on a thread that has entered the namespace.
+    fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = std::fs::File::open(format!("/var/run/netns/{}", self.name)).unwrap();
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&ns),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .unwrap();
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn run(command: &mut Command) {
+    assert!(command.status().unwrap().success(), "{command:?} failed");
+}
+
+/// Sends one dump request built by `build` and collects every message's
+/// payload with its type until DONE.
+fn dump(
+    link: &mut NetlinkLink,
+    seq: u32,
+    build: impl FnOnce(&mut [u8]) -> usize,
+) -> Vec<(u16, Vec<u8>)> {
+    let mut frame = link.reserve().unwrap().expect("a transmit frame");
+    let len = build(frame.buf());
+    frame.commit(len).unwrap();
+    link.flush().unwrap();
+    let mut out = Vec::new();
+    loop {
+        let datagram = link.recv(PATIENCE).expect("the dump arrives").to_vec();
+        for msg in Messages::new(&datagram) {
+            let msg = msg.unwrap();
+            assert_eq!(msg.seq, seq);
+            assert!(msg.error().is_none(), "{:?}", msg.error());
+            if msg.is_done() {
+                return out;
+            }
+            assert!(!msg.dump_interrupted(), "nothing changes during the test");
+            out.push((msg.kind, msg.payload.to_vec()));
+        }
+    }
+}
+
+fn as_msg(kind: u16, payload: &[u8]) -> Msg<'_> {
+    Msg {
+        kind,
+        flags: 0,
+        seq: 0,
+        pid: 0,
+        payload,
+    }
+}
+
+/// A route as `ip route show` would name it, from the kernel's dump.
+fn describe(route: &Route, names: &HashMap<u32, String>) -> String {
+    let full = if route.family == AF_INET { 32 } else { 128 };
+    let dst = match route.dst {
+        None => "default".to_string(),
+        Some(dst) if route.dst_len == full => dst.to_string(),
+        Some(dst) => format!("{dst}/{}", route.dst_len),
+    };
+    let dev = |oif: u32| names.get(&oif).cloned().unwrap_or_default();
+    let mut hops: Vec<String> = route
+        .multipath
+        .iter()
+        .map(|h| {
+            format!(
+                "{}@{}",
+                h.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                dev(h.oif)
+            )
+        })
+        .collect();
+    hops.sort();
+    format!(
+        "{dst} via {} dev {} hops {hops:?}",
+        route.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        route.oif.map(dev).unwrap_or_default()
+    )
+}
+
+/// The same description from one entry of `ip -j route show`.
+fn describe_ip(entry: &serde_json::Value) -> String {
+    let field = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut hops: Vec<String> = entry
+        .get("nexthops")
+        .and_then(|n| n.as_array())
+        .map(|hops| {
+            hops.iter()
+                .map(|h| format!("{}@{}", field(h, "gateway"), field(h, "dev")))
+                .collect()
+        })
+        .unwrap_or_default();
+    hops.sort();
+    // `ip` prints IPv6 addresses compressed, as Rust does; re-format to be sure.
+    let gateway = field(entry, "gateway")
+        .parse::<IpAddr>()
+        .map(|g| g.to_string())
+        .unwrap_or_default();
+    format!(
+        "{} via {gateway} dev {} hops {hops:?}",
+        field(entry, "dst"),
+        field(entry, "dev")
+    )
+}
+
+#[test]
+fn route_dumps_through_the_ring_equal_ip_route_show() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    let ns = Netns::create(&format!("ringlink-test-{}", std::process::id()));
+    let mut setup = String::from(
+        "link add veth0 type veth peer name veth1\n\
+         link set veth0 up\nlink set veth1 up\nlink set lo up\n\
+         addr add 10.1.0.1/24 dev veth0\naddr add 10.1.1.1/24 dev veth1\n\
+         addr add fd00:1::1/64 dev veth0 nodad\n",
+    );
+    for i in 0..3000u32 {
+        setup += &format!(
+            "route add 10.100.{}.{}/32 via 10.1.0.2\n",
+            i / 250,
+            i % 250 + 1
+        );
+    }
+    for i in 0..30u32 {
+        setup += &format!(
+            "route add 10.200.{i}.0/24 nexthop via 10.1.0.2 dev veth0 nexthop via 10.1.1.2 dev veth1\n"
+        );
+    }
+    for i in 0..1000u32 {
+        setup += &format!("route add fd00:2::{:x}/128 via fd00:1::2\n", i + 1);
+    }
+    ns.batch(&setup);
+    let expected_v4: Vec<String> = {
+        let mut v: Vec<_> = ns
+            .ip_routes("-4")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(describe_ip)
+            .collect();
+        v.sort();
+        v
+    };
+    let expected_v6: Vec<String> = {
+        let mut v: Vec<_> = ns
+            .ip_routes("-6")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(describe_ip)
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(expected_v4.len() > 3000 && expected_v6.len() > 1000);
+
+    let (got_v4, got_v6) = ns.enter(|| {
+        let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
+        let mut names = HashMap::new();
+        let links = dump(&mut link, 1, |buf| {
+            let mut b =
+                MessageBuilder::new(buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1).unwrap();
+            b.push(&[0u8; 16]).unwrap();
+            b.finish()
+        });
+        for (kind, payload) in &links {
+            assert_eq!(*kind, RTM_NEWLINK);
+            let index = u32::from_ne_bytes(payload[4..8].try_into().unwrap());
+            let (_, attrs) = as_msg(*kind, payload).split(16).unwrap();
+            let name = attrs
+                .flatten()
+                .find(|a| a.kind() == IFLA_IFNAME)
+                .map(|a| a.string());
+            names.insert(index, name.unwrap_or_default());
+        }
+        let mut routes = |family: u8, seq: u32| -> Vec<String> {
+            let mut described: Vec<String> = dump(&mut link, seq, |buf| {
+                dump_request(buf, family, seq).unwrap()
+            })
+            .iter()
+            .map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).unwrap())
+            .filter(|r| r.table == RT_TABLE_MAIN)
+            .map(|r| describe(&r, &names))
+            .collect();
+            described.sort();
+            described
+        };
+        (routes(AF_INET, 2), routes(AF_INET6, 3))
+    });
+    assert_eq!(got_v4.len(), expected_v4.len());
+    assert_eq!(got_v4, expected_v4);
+    assert_eq!(got_v6, expected_v6);
+}
