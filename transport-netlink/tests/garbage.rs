@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 use ringlink_netlink::attr::Attrs;
 use ringlink_netlink::message::Messages;
+use ringlink_netlink::route::Route;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(5000))]
@@ -16,6 +17,9 @@ proptest! {
             prop_assert!(seen <= bytes.len() / 16 + 1, "iteration must advance");
             let Ok(msg) = msg else { continue };
             let _ = msg.error();
+            if let Ok(route) = Route::parse(&msg) {
+                prop_assert!(route.multipath.len() <= msg.payload.len() / 8);
+            }
             for size in [0, 4, 16, 64] {
                 if let Ok((fixed, attrs)) = msg.split(size) {
                     prop_assert_eq!(fixed.len(), size);
@@ -41,6 +45,22 @@ proptest! {
             Some(Ok(msg)) => prop_assert_eq!(msg.payload.len() + 16, len as usize),
             Some(Err(_)) => prop_assert!((len as usize) < 16 || len as usize > bytes.len()),
             None => prop_assert!(bytes.is_empty()),
+        }
+    }
+
+    #[test]
+    fn route_attributes_with_garbage_values(family in prop_oneof![Just(2u8), Just(10u8), any::<u8>()], kind in 0u16..24, value in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut buf = vec![0u8; 512];
+        let mut b = ringlink_netlink::message::MessageBuilder::new(&mut buf, 24, 0, 1).unwrap();
+        let mut rtm = [0u8; 12];
+        rtm[0] = family;
+        b.push(&rtm).unwrap();
+        b.attr(kind, &value).unwrap();
+        let len = b.finish();
+        let msg = Messages::new(&buf[..len]).next().unwrap().unwrap();
+        // Parses or refuses; never panics, never reads past the value.
+        if let Ok(route) = Route::parse(&msg) {
+            prop_assert!(route.multipath.len() <= value.len() / 8);
         }
     }
 }
