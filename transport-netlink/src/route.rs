@@ -36,6 +36,8 @@ pub struct NextHop {
     pub oif: u32,
     /// Weight (`rtnh_hops + 1`).
     pub weight: u16,
+    /// `rtnh_flags` (`RTNH_F_*`).
+    pub flags: u8,
 }
 
 /// A route, as the kernel describes it.
@@ -55,6 +57,8 @@ pub struct Route {
     pub scope: u8,
     /// `rtm_type` (1 unicast, ...).
     pub kind: u8,
+    /// `rtm_flags` (`RTNH_F_*`, `RTM_F_*`).
+    pub flags: u32,
     /// Gateway of a single-path route.
     pub gateway: Option<IpAddr>,
     /// Output interface index of a single-path route.
@@ -68,6 +72,16 @@ pub struct Route {
     /// Next hops of a multipath route.
     pub multipath: Vec<NextHop>,
 }
+
+/// Names of the next-hop flags `ip` prints (`RTNH_F_*`).
+pub const NEXTHOP_FLAGS: [(u32, &str); 6] = [
+    (1, "dead"),
+    (2, "pervasive"),
+    (4, "onlink"),
+    (8, "offload"),
+    (16, "linkdown"),
+    (32, "unresolved"),
+];
 
 /// Builds an `RTM_GETROUTE` dump request for `family` into `buf`; returns
 /// its length.
@@ -105,6 +119,7 @@ impl Route {
             protocol: rtm[5],
             scope: rtm[6],
             kind: rtm[7],
+            flags: u32::from_ne_bytes([rtm[8], rtm[9], rtm[10], rtm[11]]),
             gateway: None,
             oif: None,
             prefsrc: None,
@@ -151,6 +166,7 @@ fn next_hops(family: u8, attr: &Attr<'_>) -> Result<Vec<NextHop>, ParseError> {
             gateway: None,
             oif: u32::from_ne_bytes([header[4], header[5], header[6], header[7]]),
             weight: u16::from(header[3]) + 1,
+            flags: header[2],
         };
         for inner in Attrs::new(body).flatten() {
             if inner.kind() == RTA_GATEWAY {

@@ -1,0 +1,307 @@
+//! Dumps links or routes through a ringlink netlink link, as `ip` prints
+//! them; with `--json`, with the field names of `ip -j` for the fields it
+//! shows, so the two can be compared.
+//!
+//! ```text
+//! cargo run -p ringlink-examples --bin ip_dump -- links [--json]
+//! cargo run -p ringlink-examples --bin ip_dump -- routes [-4|-6] [--json]
+//! ```
+
+use ringlink_core::{FrameReceiver, FrameSender};
+use ringlink_netlink::message::{MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
+use ringlink_netlink::route::{AF_INET, AF_INET6, NEXTHOP_FLAGS, Route, dump_request};
+use ringlink_netlink::{NetlinkLink, NetlinkOptions};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const USAGE: &str = "usage: ip_dump links [--json] | ip_dump routes [-4|-6] [--json]";
+const RTM_GETLINK: u16 = 18;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFINFOMSG_LEN: usize = 16;
+const RT_TABLE_MAIN: u32 = 254;
+
+/// Sends a dump request built by `build`; returns the payloads until DONE.
+fn dump(
+    link: &mut NetlinkLink,
+    seq: u32,
+    build: impl FnOnce(&mut [u8]) -> usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut frame = link
+        .reserve()
+        .map_err(|e| e.to_string())?
+        .ok_or("no free transmit frame")?;
+    let len = build(frame.buf());
+    frame.commit(len).map_err(|e| e.to_string())?;
+    link.flush().map_err(|e| e.to_string())?;
+    let mut payloads = Vec::new();
+    loop {
+        let datagram = link
+            .recv(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        for msg in Messages::new(&datagram) {
+            let msg = msg.map_err(|e| e.to_string())?;
+            if msg.seq != seq {
+                return Err(format!(
+                    "a reply to request {} arrived while waiting for {seq}",
+                    msg.seq
+                ));
+            }
+            if let Some(error) = msg.error() {
+                let error = error.map_err(|e| e.to_string())?;
+                return Err(format!(
+                    "the kernel refused the dump: errno {} {}",
+                    -error.code,
+                    error.text.unwrap_or("")
+                ));
+            }
+            if msg.is_done() {
+                return Ok(payloads);
+            }
+            payloads.push(msg.payload.to_vec());
+        }
+    }
+}
+
+/// Index, name and MTU of every link.
+fn links(link: &mut NetlinkLink) -> Result<BTreeMap<u32, (String, Option<u32>)>, String> {
+    let payloads = dump(link, 1, |buf| {
+        let Ok(mut b) = MessageBuilder::new(buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1) else {
+            return 0;
+        };
+        if b.push(&[0u8; IFINFOMSG_LEN]).is_err() {
+            return 0;
+        }
+        b.finish()
+    })?;
+    let mut out = BTreeMap::new();
+    for payload in &payloads {
+        let msg = Msg {
+            kind: 16,
+            flags: 0,
+            seq: 1,
+            pid: 0,
+            payload,
+        };
+        let (ifinfo, attrs) = msg.split(IFINFOMSG_LEN).map_err(|e| e.to_string())?;
+        let index = u32::from_ne_bytes([ifinfo[4], ifinfo[5], ifinfo[6], ifinfo[7]]);
+        let (mut name, mut mtu) = (String::new(), None);
+        for attr in attrs.flatten() {
+            match attr.kind() {
+                IFLA_IFNAME => name = attr.string(),
+                IFLA_MTU => mtu = attr.u32().ok(),
+                _ => {}
+            }
+        }
+        out.insert(index, (name, mtu));
+    }
+    Ok(out)
+}
+
+/// A JSON string literal.
+fn quote(text: &str) -> String {
+    let mut out = String::from('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn protocol_name(p: u8) -> Option<String> {
+    match p {
+        3 => None, // boot: ip does not print it
+        2 => Some("kernel".into()),
+        4 => Some("static".into()),
+        16 => Some("dhcp".into()),
+        p => Some(p.to_string()),
+    }
+}
+
+fn scope_name(s: u8) -> Option<String> {
+    match s {
+        0 => None, // universe
+        253 => Some("link".into()),
+        254 => Some("host".into()),
+        s => Some(s.to_string()),
+    }
+}
+
+/// A JSON list of the names of the next-hop `flags` set.
+fn flag_list(flags: u32) -> String {
+    let names: Vec<String> = NEXTHOP_FLAGS
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| quote(name))
+        .collect();
+    format!("[{}]", names.join(","))
+}
+
+/// The fields `ip -j route show` prints for `route`, in its order.
+fn route_fields(
+    route: &Route,
+    names: &BTreeMap<u32, (String, Option<u32>)>,
+) -> Vec<(&'static str, String)> {
+    let full = if route.family == AF_INET { 32 } else { 128 };
+    let dst = match route.dst {
+        None => "default".to_string(),
+        Some(d) if route.dst_len == full => d.to_string(),
+        Some(d) => format!("{d}/{}", route.dst_len),
+    };
+    let dev = |oif: u32| {
+        names
+            .get(&oif)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| oif.to_string())
+    };
+    let mut fields = vec![("dst", quote(&dst))];
+    if let Some(g) = route.gateway {
+        fields.push(("gateway", quote(&g.to_string())));
+    }
+    if let Some(oif) = route.oif {
+        fields.push(("dev", quote(&dev(oif))));
+    }
+    if let Some(p) = protocol_name(route.protocol) {
+        fields.push(("protocol", quote(&p)));
+    }
+    if let Some(s) = scope_name(route.scope) {
+        fields.push(("scope", quote(&s)));
+    }
+    if let Some(src) = route.prefsrc {
+        fields.push(("prefsrc", quote(&src.to_string())));
+    }
+    if let Some(metric) = route.priority {
+        fields.push(("metric", metric.to_string()));
+    }
+    fields.push(("flags", flag_list(u32::from(route.flags))));
+    if !route.multipath.is_empty() {
+        let hops: Vec<String> = route
+            .multipath
+            .iter()
+            .map(|h| {
+                let gateway = h
+                    .gateway
+                    .map(|g| format!("\"gateway\":{},", quote(&g.to_string())))
+                    .unwrap_or_default();
+                format!(
+                    "{{{gateway}\"dev\":{},\"weight\":{},\"flags\":{}}}",
+                    quote(&dev(h.oif)),
+                    h.weight,
+                    flag_list(u32::from(h.flags))
+                )
+            })
+            .collect();
+        fields.push(("nexthops", format!("[{}]", hops.join(","))));
+    }
+    if let Some(pref) = route.pref {
+        let name = match pref {
+            0 => "medium".to_string(),
+            1 => "high".to_string(),
+            3 => "low".to_string(),
+            other => other.to_string(),
+        };
+        fields.push(("pref", quote(&name)));
+    }
+    fields
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let mut link = NetlinkLink::open(&NetlinkOptions::default()).map_err(|e| e.to_string())?;
+    eprintln!("ringlink netlink: {}", link.mode());
+    let names = links(&mut link)?;
+    match args.first().map(String::as_str) {
+        Some("links") => {
+            let rows: Vec<String> = names
+                .iter()
+                .map(|(index, (name, mtu))| match json {
+                    true => format!(
+                        "{{\"ifindex\":{index},\"ifname\":{},\"mtu\":{}}}",
+                        quote(name),
+                        mtu.unwrap_or(0)
+                    ),
+                    false => format!("{index}: {name}: mtu {}", mtu.unwrap_or(0)),
+                })
+                .collect();
+            print_rows(&rows, json);
+        }
+        Some("routes") => {
+            let families: &[u8] = match args
+                .iter()
+                .find(|a| *a == "-4" || *a == "-6")
+                .map(String::as_str)
+            {
+                Some("-4") => &[AF_INET],
+                Some("-6") => &[AF_INET6],
+                _ => &[AF_INET, AF_INET6],
+            };
+            let mut rows = Vec::new();
+            for (seq, &family) in (2..).zip(families) {
+                for payload in dump(&mut link, seq, |buf| {
+                    dump_request(buf, family, seq).unwrap_or(0)
+                })? {
+                    let msg = Msg {
+                        kind: 24,
+                        flags: 0,
+                        seq,
+                        pid: 0,
+                        payload: &payload,
+                    };
+                    let route = Route::parse(&msg).map_err(|e| e.to_string())?;
+                    if route.table != RT_TABLE_MAIN {
+                        continue;
+                    }
+                    let fields = route_fields(&route, &names);
+                    rows.push(match json {
+                        true => format!(
+                            "{{{}}}",
+                            fields
+                                .iter()
+                                .map(|(k, v)| format!("\"{k}\":{v}"))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                        false => fields
+                            .iter()
+                            .map(|(k, v)| match *k {
+                                "dst" => v.trim_matches('"').to_string(),
+                                "gateway" => format!("via {}", v.trim_matches('"')),
+                                "prefsrc" => format!("src {}", v.trim_matches('"')),
+                                "protocol" => format!("proto {}", v.trim_matches('"')),
+                                "flags" => v.trim_matches(['[', ']']).replace(['"', ','], " "),
+                                _ => format!("{k} {}", v.trim_matches('"')),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    });
+                }
+            }
+            print_rows(&rows, json);
+        }
+        _ => return Err(USAGE.into()),
+    }
+    Ok(())
+}
+
+fn print_rows(rows: &[String], json: bool) {
+    match json {
+        true => println!("[{}]", rows.join(",")),
+        false => rows.iter().for_each(|r| println!("{r}")),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ip_dump: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
