@@ -178,7 +178,7 @@ fn route_fields(
     if let Some(metric) = route.priority {
         fields.push(("metric", metric.to_string()));
     }
-    fields.push(("flags", flag_list(u32::from(route.flags))));
+    fields.push(("flags", flag_list(route.flags)));
     if !route.multipath.is_empty() {
         let hops: Vec<String> = route
             .multipath
