@@ -97,6 +97,9 @@ pub struct NetlinkOptions {
     pub frame_message: usize,
     /// A mode to use instead of probing (the environment variable wins).
     pub mode: Option<Mode>,
+    /// Multicast groups to join (e.g. `RTNLGRP_IPV4_ROUTE` = 7), for
+    /// monitors.
+    pub groups: Vec<u32>,
 }
 
 impl Default for NetlinkOptions {
@@ -107,6 +110,7 @@ impl Default for NetlinkOptions {
             tx_frames: 64,
             frame_message: 32 << 10,
             mode: None,
+            groups: Vec::new(),
         }
     }
 }
@@ -145,6 +149,11 @@ impl NetlinkLink {
     pub fn open(options: &NetlinkOptions) -> Result<NetlinkLink, ModeError> {
         let socket =
             NetlinkSocket::open(options.protocol).map_err(|e| ModeError::Setup(e.to_string()))?;
+        for &group in &options.groups {
+            socket
+                .join_group(group)
+                .map_err(|e| ModeError::Setup(format!("joining multicast group {group}: {e}")))?;
+        }
         let requested = match std::env::var(MODE_VAR) {
             Ok(text) => Some((text.parse::<Mode>()?, "environment")),
             Err(_) => options.mode.map(|m| (m, "caller")),

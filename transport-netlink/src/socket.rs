@@ -8,6 +8,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// `SOL_NETLINK`.
 const SOL_NETLINK: i32 = 270;
+/// `NETLINK_ADD_MEMBERSHIP`: join a multicast group.
+const NETLINK_ADD_MEMBERSHIP: i32 = 1;
 /// `NETLINK_CAP_ACK`: acks carry only the request's header.
 const NETLINK_CAP_ACK: i32 = 10;
 /// `NETLINK_EXT_ACK`: errors carry text and the offending offset.
@@ -60,6 +62,17 @@ impl NetlinkSocket {
             port,
             rcvbuf: (granted, forced),
         })
+    }
+
+    /// Joins multicast group `group` (e.g. `RTNLGRP_IPV4_ROUTE`) to receive
+    /// its notifications.
+    pub fn join_group(&self, group: u32) -> io::Result<()> {
+        set_int(
+            self.fd.as_fd(),
+            SOL_NETLINK,
+            NETLINK_ADD_MEMBERSHIP,
+            group as i32,
+        )
     }
 
     /// The port id the kernel gave this socket.

@@ -272,3 +272,61 @@ fn route_dumps_through_the_ring_equal_ip_route_show() {
     assert_eq!(got_v4, expected_v4);
     assert_eq!(got_v6, expected_v6);
 }
+
+/// Route and address changes made by `ip` in the namespace arrive, in
+/// order, on a link that joined the rtnetlink groups.
+#[test]
+fn a_monitor_sees_route_and_address_changes() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    const RTM_NEWADDR: u16 = 20;
+    const RTM_DELROUTE: u16 = 25;
+    let ns = Netns::create(&format!("ringlink-mon-{}", std::process::id()));
+    ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
+    let events = ns.enter(|| {
+        // RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE
+        let options = NetlinkOptions {
+            groups: vec![5, 7],
+            ..NetlinkOptions::default()
+        };
+        let mut link = NetlinkLink::open(&options).unwrap();
+        let changes = "route add 10.50.0.0/24 via 10.1.0.2\naddr add 10.9.9.9/32 dev veth0\nroute del 10.50.0.0/24\n";
+        // `ip` runs in the namespace by name; the monitor's thread is in it.
+        let mut child = Command::new("ip").args(["-n", &ns.name, "-batch", "-"]).stdin(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(changes.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let datagram = match link.recv(PATIENCE) { Ok(m) => m.to_vec(), Err(e) => panic!("{e}; seen so far {seen:?}") };
+            for msg in Messages::new(&datagram) {
+                let msg = msg.unwrap();
+                match msg.kind {
+                    RTM_NEWADDR => {
+                        let (ifa, _) = msg.split(8).unwrap();
+                        seen.push(format!("newaddr family {} /{}", ifa[0], ifa[1]));
+                    }
+                    kind @ (ringlink_netlink::route::RTM_NEWROUTE | RTM_DELROUTE) => {
+                        let route = Route::parse(&msg).unwrap();
+                        if route.table != RT_TABLE_MAIN || route.dst_len != 24 {
+                            continue; // the /32 address brings local-table routes
+                        }
+                        let verb = if kind == RTM_DELROUTE { "delroute" } else { "newroute" };
+                        seen.push(format!("{verb} {}/{}", route.dst.unwrap(), route.dst_len));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        seen
+    });
+    assert_eq!(
+        events,
+        [
+            "newroute 10.50.0.0/24",
+            "newaddr family 2 /32",
+            "delroute 10.50.0.0/24"
+        ]
+    );
+}
