@@ -288,22 +288,34 @@ impl FrameSender for NetlinkLink {
         Ok(self.tx.reserve()?)
     }
 
-    /// Sends every committed frame in one `sendmsg`, an iovec per frame
-    /// (the kernel processes the messages in order).
+    /// Sends every committed frame: one `sendmsg` with an iovec per frame
+    /// (the kernel processes the messages in order), split only where the
+    /// socket's send buffer would be exceeded.
     fn flush(&mut self) -> Result<(), LinkError> {
+        let limit = self.socket.max_datagram();
         loop {
             let batch = self.tx_drain.batch(ringlink_core::BATCH_MAX);
             if batch.is_empty() {
                 return Ok(());
             }
-            let iov: Vec<IoSlice<'_>> = batch
-                .payloads()
-                .filter(|p| !p.is_empty())
-                .map(IoSlice::new)
-                .collect();
-            self.socket
-                .send_vectored(&iov)
-                .map_err(|e| LinkError::io("sending to the kernel", e))?;
+            let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(batch.len());
+            let mut size = 0;
+            for payload in batch.payloads().filter(|p| !p.is_empty()) {
+                if size + payload.len() > limit && !iov.is_empty() {
+                    self.socket
+                        .send_vectored(&iov)
+                        .map_err(|e| LinkError::io("sending to the kernel", e))?;
+                    iov.clear();
+                    size = 0;
+                }
+                size += payload.len();
+                iov.push(IoSlice::new(payload));
+            }
+            if !iov.is_empty() {
+                self.socket
+                    .send_vectored(&iov)
+                    .map_err(|e| LinkError::io("sending to the kernel", e))?;
+            }
         }
     }
 

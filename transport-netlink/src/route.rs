@@ -83,6 +83,32 @@ pub const NEXTHOP_FLAGS: [(u32, &str); 6] = [
     (32, "unresolved"),
 ];
 
+/// Builds an `RTM_NEWROUTE` request into `buf` (create, exclusive, with an
+/// acknowledgement): a unicast route to `dst/dst_len` via `gateway` in the
+/// main table; returns its length, or `Full` when `buf` has no room.
+pub fn add_request(
+    buf: &mut [u8],
+    dst: IpAddr,
+    dst_len: u8,
+    gateway: IpAddr,
+    seq: u32,
+) -> Result<usize, Full> {
+    use crate::message::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL};
+    let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    let mut b = MessageBuilder::new(buf, RTM_NEWROUTE, flags, seq)?;
+    let family = if dst.is_ipv4() { AF_INET } else { AF_INET6 };
+    // family, dst_len, src_len, tos, table main, protocol static,
+    // scope universe, type unicast, flags
+    b.push(&[family, dst_len, 0, 0, 254, 4, 0, 1, 0, 0, 0, 0])?;
+    let octets = |a: IpAddr| match a {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    b.attr(RTA_DST, &octets(dst))?;
+    b.attr(RTA_GATEWAY, &octets(gateway))?;
+    Ok(b.finish())
+}
+
 /// Builds an `RTM_GETROUTE` dump request for `family` into `buf`; returns
 /// its length.
 pub fn dump_request(buf: &mut [u8], family: u8, seq: u32) -> Result<usize, Full> {

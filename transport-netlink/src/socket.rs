@@ -22,6 +22,8 @@ pub const NETLINK_ROUTE: i32 = 0;
 
 /// Receive buffer asked for (needs CAP_NET_ADMIN to exceed rmem_max).
 const RCVBUF: usize = 8 << 20;
+/// Send buffer asked for (needs CAP_NET_ADMIN to exceed wmem_max).
+const SNDBUF: usize = 4 << 20;
 
 /// A bound netlink socket.
 pub struct NetlinkSocket {
@@ -29,6 +31,8 @@ pub struct NetlinkSocket {
     port: u32,
     /// The receive buffer the kernel granted, and whether it was forced.
     rcvbuf: (usize, bool),
+    /// The send buffer the kernel granted.
+    sndbuf: usize,
 }
 
 impl NetlinkSocket {
@@ -57,10 +61,16 @@ impl NetlinkSocket {
             rustix::net::sockopt::set_socket_recv_buffer_size(&fd, RCVBUF)?;
         }
         let granted = rustix::net::sockopt::socket_recv_buffer_size(&fd)?;
+        // A large send buffer lets one sendmsg carry thousands of requests.
+        if rustix::net::sockopt::set_socket_send_buffer_size_force(&fd, SNDBUF).is_err() {
+            rustix::net::sockopt::set_socket_send_buffer_size(&fd, SNDBUF)?;
+        }
+        let sndbuf = rustix::net::sockopt::socket_send_buffer_size(&fd)?;
         Ok(NetlinkSocket {
             fd,
             port,
             rcvbuf: (granted, forced),
+            sndbuf,
         })
     }
 
@@ -116,6 +126,12 @@ impl NetlinkSocket {
 }
 
 impl NetlinkSocket {
+    /// The largest datagram one `sendmsg` may carry (the kernel refuses
+    /// datagrams longer than the send buffer less 32 bytes).
+    pub fn max_datagram(&self) -> usize {
+        self.sndbuf.saturating_sub(32)
+    }
+
     /// Sends one datagram made of `parts` (one message or more each) to the
     /// kernel with a single `sendmsg`.
     pub fn send_vectored(&self, parts: &[std::io::IoSlice<'_>]) -> io::Result<()> {

@@ -26,7 +26,11 @@ struct Netns {
 
 impl Netns {
     fn create(name: &str) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        // A stale namespace of the same name (from a killed run) goes first.
+        let _ = Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
         run(Command::new("ip").args(["netns", "add", name]));
         Netns { name: name.into() }
     }
@@ -329,4 +333,98 @@ fn a_monitor_sees_route_and_address_changes() {
             "delroute 10.50.0.0/24"
         ]
     );
+}
+
+/// 10,000 routes added by one flush (many requests per frame, one sendmsg
+/// per send buffer's worth), every one acknowledged; a dump then finds
+/// them all; a bad request gets the kernel's extended-ack text.
+#[test]
+fn ten_thousand_routes_in_one_flush() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    let ns = Netns::create(&format!("ringlink-batch-{}", std::process::id()));
+    ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
+    let gateway: IpAddr = "10.1.0.2".parse().unwrap();
+    let (acks, dumped, bad) = ns.enter(|| {
+        let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
+        let count = 10_000u32;
+        let mut next = 0u32;
+        // Fill frames with as many requests as fit, frame after frame.
+        while next < count {
+            let mut frame = link
+                .reserve()
+                .unwrap()
+                .expect("enough transmit frames for 10,000 requests");
+            let buf = frame.buf();
+            let mut used = 0;
+            while next < count {
+                let dst =
+                    IpAddr::from([10, 100 + (next >> 16) as u8, (next >> 8) as u8, next as u8]);
+                match ringlink_netlink::route::add_request(
+                    &mut buf[used..],
+                    dst,
+                    32,
+                    gateway,
+                    next + 1,
+                ) {
+                    Ok(len) => {
+                        used += len;
+                        next += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            frame.commit(used).unwrap();
+        }
+        link.flush().unwrap();
+        let mut acks = 0u32;
+        while acks < count {
+            let datagram = link.recv(PATIENCE).expect("acknowledgements").to_vec();
+            for msg in Messages::new(&datagram) {
+                let error = msg
+                    .unwrap()
+                    .error()
+                    .expect("only acknowledgements")
+                    .unwrap();
+                assert_eq!(
+                    error.code, 0,
+                    "route {} refused: {:?}",
+                    error.request_seq, error.text
+                );
+                acks += 1;
+            }
+        }
+        let dumped = dump(&mut link, 900_000, |buf| {
+            dump_request(buf, AF_INET, 900_000).unwrap()
+        })
+        .iter()
+        .map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).unwrap())
+        .filter(|r| r.table == RT_TABLE_MAIN && r.dst_len == 32 && r.gateway == Some(gateway))
+        .count();
+        // Refusals: a route that exists (added exclusively), and a 40-bit
+        // IPv4 prefix, which the kernel explains in its extended ack.
+        let mut refusals = Vec::new();
+        for (seq, dst_len) in [(7, 32), (8, 40)] {
+            let mut frame = link.reserve().unwrap().unwrap();
+            let dst = IpAddr::from([10, 100, 0, 0]);
+            let len = ringlink_netlink::route::add_request(frame.buf(), dst, dst_len, gateway, seq)
+                .unwrap();
+            frame.commit(len).unwrap();
+            link.flush().unwrap();
+            let datagram = link.recv(PATIENCE).unwrap().to_vec();
+            let msg = Messages::new(&datagram).next().unwrap().unwrap();
+            let error = msg.error().unwrap().unwrap();
+            assert_eq!(error.request_seq, seq);
+            refusals.push((error.code, error.text.map(str::to_string)));
+        }
+        (acks, dumped, refusals)
+    });
+    assert_eq!(acks, 10_000);
+    assert_eq!(dumped, 10_000);
+    assert_eq!(bad[0].0, -17, "EEXIST for a route that exists");
+    assert_eq!(bad[1].0, -22, "EINVAL for a 40-bit prefix");
+    let text = bad[1].1.clone().expect("extended-ack text");
+    assert!(text.to_lowercase().contains("prefix"), "{text}");
 }
