@@ -100,6 +100,9 @@ pub struct NetlinkOptions {
     /// Multicast groups to join (e.g. `RTNLGRP_IPV4_ROUTE` = 7), for
     /// monitors.
     pub groups: Vec<u32>,
+    /// Socket receive buffer to ask for; `None` for the default (8 MiB,
+    /// forced when allowed). Small buffers overrun under event floods.
+    pub receive_buffer: Option<usize>,
 }
 
 impl Default for NetlinkOptions {
@@ -111,6 +114,7 @@ impl Default for NetlinkOptions {
             frame_message: 32 << 10,
             mode: None,
             groups: Vec::new(),
+            receive_buffer: None,
         }
     }
 }
@@ -147,8 +151,13 @@ impl NetlinkLink {
     /// Opens a socket of `options.protocol` and picks a mode: the one in
     /// [`MODE_VAR`], else `options.mode`, else the best the probes allow.
     pub fn open(options: &NetlinkOptions) -> Result<NetlinkLink, ModeError> {
-        let socket =
+        let mut socket =
             NetlinkSocket::open(options.protocol).map_err(|e| ModeError::Setup(e.to_string()))?;
+        if let Some(size) = options.receive_buffer {
+            socket.set_receive_buffer(size).map_err(|e| {
+                ModeError::Setup(format!("setting a {size}-byte receive buffer: {e}"))
+            })?;
+        }
         for &group in &options.groups {
             socket
                 .join_group(group)
@@ -169,6 +178,12 @@ impl NetlinkLink {
             tx,
             tx_drain,
         })
+    }
+
+    /// Sets the socket's receive buffer (forced when allowed), e.g. larger
+    /// after an overrun, before the resynchronising dump.
+    pub fn set_receive_buffer(&mut self, size: usize) -> std::io::Result<()> {
+        self.socket.set_receive_buffer(size)
     }
 
     /// The mode in use and why.

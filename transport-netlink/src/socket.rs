@@ -74,6 +74,20 @@ impl NetlinkSocket {
         })
     }
 
+    /// Sets the receive buffer to `size` bytes (forced when allowed).
+    pub fn set_receive_buffer(&mut self, size: usize) -> io::Result<()> {
+        let forced =
+            rustix::net::sockopt::set_socket_recv_buffer_size_force(&self.fd, size).is_ok();
+        if !forced {
+            rustix::net::sockopt::set_socket_recv_buffer_size(&self.fd, size)?;
+        }
+        self.rcvbuf = (
+            rustix::net::sockopt::socket_recv_buffer_size(&self.fd)?,
+            forced,
+        );
+        Ok(())
+    }
+
     /// Joins multicast group `group` (e.g. `RTNLGRP_IPV4_ROUTE`) to receive
     /// its notifications.
     pub fn join_group(&self, group: u32) -> io::Result<()> {
