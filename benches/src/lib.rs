@@ -5,5 +5,6 @@
 pub mod inproc;
 pub mod ipc;
 pub mod minimal_ring;
+pub mod netlink;
 pub mod stats;
 pub mod syscalls;

@@ -12,7 +12,7 @@ use ringlink_benches::stats::median;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: ringlink-benches [--quick] [--only inproc|ipc] [--runs N] [--messages N]";
+    "usage: ringlink-benches [--quick] [--only inproc|ipc|netlink] [--runs N] [--messages N]";
 
 /// Command-line options.
 struct Options {
@@ -50,8 +50,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 options.runs = 3;
             }
             "--only" => match args.next().map(String::as_str) {
-                Some(part @ ("inproc" | "ipc")) => options.only = Some(part.to_string()),
-                other => return Err(format!("--only takes inproc or ipc, not {other:?}")),
+                Some(part @ ("inproc" | "ipc" | "netlink")) => {
+                    options.only = Some(part.to_string())
+                }
+                other => {
+                    return Err(format!(
+                        "--only takes inproc, ipc or netlink, not {other:?}"
+                    ));
+                }
             },
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
@@ -87,6 +93,55 @@ fn run(options: &Options) -> Result<(), String> {
         })?;
         print_ipc(&figures);
     }
+    if wants("netlink") {
+        net(options)?;
+    }
+    Ok(())
+}
+
+fn net(options: &Options) -> Result<(), String> {
+    println!();
+    if !rustix::process::geteuid().is_root() {
+        println!(
+            "Netlink: skipped (the route dump runs in a private network namespace, which needs root)"
+        );
+        return Ok(());
+    }
+    let routes = if options.quick { 20_000 } else { 200_000 };
+    let f = ringlink_benches::netlink::route_dump(routes, options.runs.min(5), &mut |line| {
+        eprintln!("  {line}")
+    })?;
+    println!(
+        "Netlink route dump, {} IPv4 routes in a private namespace (medians):",
+        f.routes
+    );
+    println!();
+    println!("| way | routes/s | ringlink vs it |");
+    println!("|---|---|---|");
+    println!(
+        "| ringlink link, routes parsed | {:.2} M | 1.00 |",
+        f.ringlink.0 / 1e6
+    );
+    println!(
+        "| plain 32 KiB recv loop, messages walked | {:.2} M | {:.2} |",
+        f.plain / 1e6,
+        f.ringlink.0 / f.plain
+    );
+    println!(
+        "| ip -j route show | {:.2} M | {:.2} |",
+        f.ip / 1e6,
+        f.ringlink.0 / f.ip
+    );
+    println!();
+    println!(
+        "- ringlink / plain recv loop: {:.2} (goal >= 0.95)",
+        f.ringlink.0 / f.plain
+    );
+    println!(
+        "- ringlink / ip -j route show: {:.2} (goal >= 3)",
+        f.ringlink.0 / f.ip
+    );
+    println!("- ringlink ran in {}", f.ringlink.1);
     Ok(())
 }
 

@@ -119,6 +119,10 @@ impl Default for NetlinkOptions {
     }
 }
 
+/// Datagrams moved into the ring per fill: few enough that they are still
+/// in cache when read (a 2 MiB ring filled at once is not).
+const FILL_MAX: usize = 2;
+
 /// A netlink socket with a receive ring and a transmit ring.
 pub struct NetlinkLink {
     socket: NetlinkSocket,
@@ -196,11 +200,14 @@ impl NetlinkLink {
         self.socket.port()
     }
 
-    /// Moves queued datagrams from the socket into free receive frames,
-    /// without blocking; returns how many.
+    /// Moves up to [`FILL_MAX`] queued datagrams from the socket into free
+    /// receive frames, without blocking; returns how many.
     fn fill(&mut self) -> Result<usize, LinkError> {
         let mut filled = 0;
-        while let Some(mut frame) = self.rx_fill.reserve()? {
+        while filled < FILL_MAX {
+            let Some(mut frame) = self.rx_fill.reserve()? else {
+                break;
+            };
             match self.socket.try_recv(frame.buf()) {
                 Ok(Some(len)) => {
                     frame.set_meta(FrameMeta::default());

@@ -1,0 +1,185 @@
+//! Route dumps from the kernel, in a private network namespace the harness
+//! creates and removes: through the ringlink netlink link (routes parsed),
+//! against a plain 32 KiB recv loop (messages walked) and `ip -j route
+//! show`. Needs root.
+
+use crate::stats::median;
+use ringlink_core::{FrameReceiver, FrameSender};
+use ringlink_netlink::message::Messages;
+use ringlink_netlink::route::{AF_INET, Route, dump_request};
+use ringlink_netlink::socket::{NETLINK_ROUTE, NetlinkSocket};
+use ringlink_netlink::{NetlinkLink, NetlinkOptions};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Routes per second of each way of dumping, medians of the runs.
+pub struct DumpFigures {
+    /// Routes in the table.
+    pub routes: usize,
+    /// The ringlink link and the mode it ran in.
+    pub ringlink: (f64, String),
+    /// A plain recv loop with a 32 KiB buffer.
+    pub plain: f64,
+    /// `ip -j route show`.
+    pub ip: f64,
+}
+
+/// A network namespace, deleted on drop.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .map_err(|e| format!("running ip: {e}"))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(format!("ip {} failed", args.join(" "))),
+    }
+}
+
+/// Runs `f` on a thread that entered namespace `name`.
+fn inside<T: Send>(name: &str, f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let ns =
+                std::fs::File::open(format!("/var/run/netns/{name}")).map_err(|e| e.to_string())?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&ns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(|e| format!("entering the namespace: {e}"))?;
+            f()
+        })
+        .join()
+        .map_err(|_| "the dump thread panicked".to_string())?
+    })
+}
+
+/// Dumps through the ring, parsing every route; returns (routes, mode).
+fn ringlink_dump() -> Result<(usize, String), String> {
+    let mut link = NetlinkLink::open(&NetlinkOptions::default()).map_err(|e| e.to_string())?;
+    let mut frame = link
+        .reserve()
+        .map_err(|e| e.to_string())?
+        .ok_or("no transmit frame")?;
+    let len = dump_request(frame.buf(), AF_INET, 1).map_err(|e| e.to_string())?;
+    frame.commit(len).map_err(|e| e.to_string())?;
+    link.flush().map_err(|e| e.to_string())?;
+    let mode = link.mode().to_string();
+    let mut routes = 0;
+    loop {
+        let msg = link
+            .recv(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        for m in Messages::new(&msg) {
+            let m = m.map_err(|e| e.to_string())?;
+            if m.is_done() {
+                return Ok((routes, mode));
+            }
+            Route::parse(&m).map_err(|e| e.to_string())?;
+            routes += 1;
+        }
+    }
+}
+
+/// Dumps with a plain recv loop into one 32 KiB buffer, walking messages.
+fn plain_dump() -> Result<usize, String> {
+    let socket = NetlinkSocket::open(NETLINK_ROUTE).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 32 << 10];
+    let len = dump_request(&mut buf, AF_INET, 1).map_err(|e| e.to_string())?;
+    socket.send(&buf[..len]).map_err(|e| e.to_string())?;
+    let mut routes = 0;
+    loop {
+        let n = socket.recv(&mut buf).map_err(|e| e.to_string())?;
+        for m in Messages::new(&buf[..n]) {
+            let m = m.map_err(|e| e.to_string())?;
+            if m.is_done() {
+                return Ok(routes);
+            }
+            routes += 1;
+        }
+    }
+}
+
+/// Sets up a namespace with `routes` IPv4 routes and measures each way of
+/// dumping them `runs` times (alternating); `progress` gets a line per run.
+pub fn route_dump(
+    routes: usize,
+    runs: usize,
+    progress: &mut dyn FnMut(&str),
+) -> Result<DumpFigures, String> {
+    let name = format!("ringlink-bench-{}", std::process::id());
+    let _ = Command::new("ip")
+        .args(["netns", "del", &name])
+        .stderr(Stdio::null())
+        .status();
+    ip(&["netns", "add", &name])?;
+    let ns = Netns(name);
+    let mut setup = String::from(
+        "link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n",
+    );
+    for i in 0..routes {
+        setup += &format!(
+            "route add 10.{}.{}.{}/32 via 10.1.0.2\n",
+            100 + i / 62_500,
+            (i / 250) % 250,
+            i % 250 + 1
+        );
+    }
+    let mut batch = Command::new("ip")
+        .args(["-n", &ns.0, "-batch", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    batch
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(setup.as_bytes())
+        .map_err(|e| e.to_string())?;
+    if !batch.wait().map_err(|e| e.to_string())?.success() {
+        return Err("adding the routes failed".into());
+    }
+    let (mut ours, mut plain, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut mode = String::new();
+    let mut total = 0;
+    for run in 1..=runs {
+        progress(&format!(
+            "netlink: run {run}/{runs}: dumping {routes} routes three ways"
+        ));
+        let t = Instant::now();
+        let (n, m) = inside(&ns.0, ringlink_dump)?;
+        ours.push(n as f64 / t.elapsed().as_secs_f64());
+        (total, mode) = (n, m);
+        let t = Instant::now();
+        let n = inside(&ns.0, plain_dump)?;
+        plain.push(n as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let out = Command::new("ip")
+            .args(["-n", &ns.0, "-j", "-4", "route", "show"])
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !out.success() {
+            return Err("ip route show failed".into());
+        }
+        theirs.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(DumpFigures {
+        routes: total,
+        ringlink: (median(&ours), mode),
+        plain: median(&plain),
+        ip: median(&theirs),
+    })
+}
