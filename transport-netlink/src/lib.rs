@@ -6,12 +6,16 @@
 //!
 //! So far: the message layer ([`message`], [`attr`]), zero copy over
 //! frames, a plain socket with the expected defaults ([`socket`]), and the
-//! ring link in copy mode with the mode probe and report ([`link`]). The
+//! ring link in copy mode with the mode probe and report ([`link`]), whole
+//! requests and replies with the kernel's verdict ([`request`]), routes
+//! ([`route`]) and generic netlink family lookup ([`genl`]). The
 //! mapped and io_uring modes are to come.
 
 pub mod attr;
+pub mod genl;
 pub mod link;
 pub mod message;
+pub mod request;
 pub mod route;
 pub mod socket;
 

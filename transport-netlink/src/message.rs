@@ -76,6 +76,12 @@ pub enum ParseError {
     },
 }
 
+impl From<crate::attr::AttrError> for ParseError {
+    fn from(e: crate::attr::AttrError) -> Self {
+        ParseError::Attribute(e.to_string())
+    }
+}
+
 /// One netlink message, borrowed from the buffer it was received in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Msg<'a> {

@@ -153,17 +153,16 @@ impl Route {
             pref: None,
             multipath: Vec::new(),
         };
-        let bad = |e: crate::attr::AttrError| ParseError::Attribute(e.to_string());
         for attr in attrs {
-            let attr = attr.map_err(bad)?;
+            let attr = attr?;
             match attr.kind() {
                 RTA_DST => route.dst = address(family, attr.value),
                 RTA_GATEWAY => route.gateway = address(family, attr.value),
                 RTA_PREFSRC => route.prefsrc = address(family, attr.value),
-                RTA_OIF => route.oif = Some(attr.u32().map_err(bad)?),
-                RTA_PRIORITY => route.priority = Some(attr.u32().map_err(bad)?),
-                RTA_TABLE => route.table = attr.u32().map_err(bad)?,
-                RTA_PREF => route.pref = Some(attr.u8().map_err(bad)?),
+                RTA_OIF => route.oif = Some(attr.u32()?),
+                RTA_PRIORITY => route.priority = Some(attr.u32()?),
+                RTA_TABLE => route.table = attr.u32()?,
+                RTA_PREF => route.pref = Some(attr.u8()?),
                 RTA_MULTIPATH => route.multipath = next_hops(family, &attr)?,
                 _ => {}
             }
@@ -179,15 +178,14 @@ fn next_hops(family: u8, attr: &Attr<'_>) -> Result<Vec<NextHop>, ParseError> {
     while !rest.is_empty() {
         let header = rest
             .get(..RTNH_LEN)
-            .ok_or(ParseError::Attribute("truncated rtnexthop".into()))?;
+            .ok_or_else(|| ParseError::Attribute("truncated rtnexthop".into()))?;
         let len = u16::from_ne_bytes([header[0], header[1]]) as usize;
-        let body =
-            rest.get(RTNH_LEN..len)
-                .filter(|_| len >= RTNH_LEN)
-                .ok_or(ParseError::Attribute(format!(
-                    "rtnexthop claims {len} bytes, {} left",
-                    rest.len()
-                )))?;
+        let body = rest
+            .get(RTNH_LEN..len)
+            .filter(|_| len >= RTNH_LEN)
+            .ok_or_else(|| {
+                ParseError::Attribute(format!("rtnexthop claims {len} bytes, {} left", rest.len()))
+            })?;
         let mut hop = NextHop {
             gateway: None,
             oif: u32::from_ne_bytes([header[4], header[5], header[6], header[7]]),

@@ -19,6 +19,8 @@ const NETLINK_GET_STRICT_CHK: i32 = 12;
 
 /// `NETLINK_ROUTE`.
 pub const NETLINK_ROUTE: i32 = 0;
+/// `NETLINK_GENERIC`.
+pub const NETLINK_GENERIC: i32 = 16;
 
 /// Receive buffer asked for (needs CAP_NET_ADMIN to exceed rmem_max).
 const RCVBUF: usize = 8 << 20;

@@ -5,7 +5,8 @@
 
 use ringlink_core::{FrameReceiver, FrameSender};
 use ringlink_netlink::message::{MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
-use ringlink_netlink::route::{AF_INET, AF_INET6, Route, dump_request};
+use ringlink_netlink::request::{RequestError, exchange};
+use ringlink_netlink::route::{AF_INET, AF_INET6, Route, add_request, dump_request};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 use std::collections::HashMap;
 use std::io::Write;
@@ -92,32 +93,27 @@ fn run(command: &mut Command) {
 }
 
 /// Sends one dump request built by `build` and collects every message's
-/// payload with its type until DONE.
+/// payload with its type until DONE (notifications of joined groups are
+/// left out).
 fn dump(
     link: &mut NetlinkLink,
     seq: u32,
     build: impl FnOnce(&mut [u8]) -> usize,
 ) -> Vec<(u16, Vec<u8>)> {
-    let mut frame = link.reserve().unwrap().expect("a transmit frame");
-    let len = build(frame.buf());
-    frame.commit(len).unwrap();
-    link.flush().unwrap();
     let mut out = Vec::new();
-    loop {
-        let datagram = link.recv(PATIENCE).expect("the dump arrives").to_vec();
-        for msg in Messages::new(&datagram) {
-            let msg = msg.unwrap();
-            if msg.seq != seq {
-                continue; // a notification on a socket that joined groups
+    exchange(
+        link,
+        seq,
+        |buf, _| Ok(build(buf)),
+        |msg| {
+            if msg.seq == seq {
+                out.push((msg.kind, msg.payload.to_vec()));
             }
-            assert!(msg.error().is_none(), "{:?}", msg.error());
-            if msg.is_done() {
-                return out;
-            }
-            assert!(!msg.dump_interrupted(), "nothing changes during the test");
-            out.push((msg.kind, msg.payload.to_vec()));
-        }
-    }
+            Ok(())
+        },
+    )
+    .expect("the dump completes, uninterrupted (nothing changes during the test)");
+    out
 }
 
 fn as_msg(kind: u16, payload: &[u8]) -> Msg<'_> {
@@ -409,17 +405,22 @@ fn ten_thousand_routes_in_one_flush() {
         // IPv4 prefix, which the kernel explains in its extended ack.
         let mut refusals = Vec::new();
         for (seq, dst_len) in [(7, 32), (8, 40)] {
-            let mut frame = link.reserve().unwrap().unwrap();
             let dst = IpAddr::from([10, 100, 0, 0]);
-            let len = ringlink_netlink::route::add_request(frame.buf(), dst, dst_len, gateway, seq)
-                .unwrap();
-            frame.commit(len).unwrap();
-            link.flush().unwrap();
-            let datagram = link.recv(PATIENCE).unwrap().to_vec();
-            let msg = Messages::new(&datagram).next().unwrap().unwrap();
-            let error = msg.error().unwrap().unwrap();
-            assert_eq!(error.request_seq, seq);
-            refusals.push((error.code, error.text.map(str::to_string)));
+            let build = |buf: &mut [u8], seq| add_request(buf, dst, dst_len, gateway, seq);
+            match exchange(&mut link, seq, build, |msg| {
+                panic!("no reply but the verdict: {msg:?}")
+            }) {
+                Err(RequestError::Kernel {
+                    seq: refused,
+                    code,
+                    text,
+                    ..
+                }) => {
+                    assert_eq!(refused, seq);
+                    refusals.push((code, text));
+                }
+                other => panic!("route {seq} should be refused, got {other:?}"),
+            }
         }
         (acks, dumped, refusals)
     });
