@@ -4,14 +4,14 @@
 //! show`. Needs root.
 
 use crate::stats::median;
-use ringlink_core::{FrameReceiver, FrameSender};
 use ringlink_netlink::message::Messages;
+use ringlink_netlink::request::exchange;
 use ringlink_netlink::route::{AF_INET, Route, dump_request};
 use ringlink_netlink::socket::{NETLINK_ROUTE, NetlinkSocket};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Routes per second of each way of dumping, medians of the runs.
 pub struct DumpFigures {
@@ -69,28 +69,15 @@ fn inside<T: Send>(name: &str, f: impl FnOnce() -> Result<T, String> + Send) -> 
 /// Dumps through the ring, parsing every route; returns (routes, mode).
 fn ringlink_dump() -> Result<(usize, String), String> {
     let mut link = NetlinkLink::open(&NetlinkOptions::default()).map_err(|e| e.to_string())?;
-    let mut frame = link
-        .reserve()
-        .map_err(|e| e.to_string())?
-        .ok_or("no transmit frame")?;
-    let len = dump_request(frame.buf(), AF_INET, 1).map_err(|e| e.to_string())?;
-    frame.commit(len).map_err(|e| e.to_string())?;
-    link.flush().map_err(|e| e.to_string())?;
-    let mode = link.mode().to_string();
     let mut routes = 0;
-    loop {
-        let msg = link
-            .recv(Some(Duration::from_secs(30)))
-            .map_err(|e| e.to_string())?;
-        for m in Messages::new(&msg) {
-            let m = m.map_err(|e| e.to_string())?;
-            if m.is_done() {
-                return Ok((routes, mode));
-            }
-            Route::parse(&m).map_err(|e| e.to_string())?;
-            routes += 1;
-        }
-    }
+    let build = |buf: &mut [u8], seq| dump_request(buf, AF_INET, seq);
+    exchange(&mut link, 1, build, |msg| {
+        Route::parse(msg)?;
+        routes += 1;
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((routes, link.mode().to_string()))
 }
 
 /// Dumps with a plain recv loop into one 32 KiB buffer, walking messages.
@@ -158,13 +145,22 @@ pub fn route_dump(
         progress(&format!(
             "netlink: run {run}/{runs}: dumping {routes} routes three ways"
         ));
-        let t = Instant::now();
-        let (n, m) = inside(&ns.0, ringlink_dump)?;
-        ours.push(n as f64 / t.elapsed().as_secs_f64());
-        (total, mode) = (n, m);
+        // Which of the two goes first alternates between runs.
+        let mut ringlink = || -> Result<(), String> {
+            let t = Instant::now();
+            (total, mode) = inside(&ns.0, ringlink_dump)?;
+            ours.push(total as f64 / t.elapsed().as_secs_f64());
+            Ok(())
+        };
+        if run % 2 == 1 {
+            ringlink()?;
+        }
         let t = Instant::now();
         let n = inside(&ns.0, plain_dump)?;
         plain.push(n as f64 / t.elapsed().as_secs_f64());
+        if run % 2 == 0 {
+            ringlink()?;
+        }
         let t = Instant::now();
         let out = Command::new("ip")
             .args(["-n", &ns.0, "-j", "-4", "route", "show"])

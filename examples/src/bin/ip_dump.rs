@@ -7,12 +7,11 @@
 //! cargo run -p ringlink-examples --bin ip_dump -- routes [-4|-6] [--json]
 //! ```
 
-use ringlink_core::{FrameReceiver, FrameSender};
-use ringlink_netlink::message::{MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
+use ringlink_netlink::message::{Full, MessageBuilder, Msg, NLM_F_DUMP, NLM_F_REQUEST};
+use ringlink_netlink::request::{exchange, retry_interrupted};
 use ringlink_netlink::route::{AF_INET, AF_INET6, NEXTHOP_FLAGS, Route, dump_request};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 const USAGE: &str = "usage: ip_dump links [--json] | ip_dump routes [-4|-6] [--json]";
 const RTM_GETLINK: u16 = 18;
@@ -21,58 +20,30 @@ const IFLA_MTU: u16 = 4;
 const IFINFOMSG_LEN: usize = 16;
 const RT_TABLE_MAIN: u32 = 254;
 
-/// Sends a dump request built by `build`; returns the payloads until DONE.
+/// Sends the dump request `build` writes (again if the dump was
+/// interrupted by a change); returns the reply's payloads.
 fn dump(
     link: &mut NetlinkLink,
     seq: u32,
-    build: impl FnOnce(&mut [u8]) -> usize,
+    build: impl Fn(&mut [u8], u32) -> Result<usize, Full>,
 ) -> Result<Vec<Vec<u8>>, String> {
-    let mut frame = link
-        .reserve()
-        .map_err(|e| e.to_string())?
-        .ok_or("no free transmit frame")?;
-    let len = build(frame.buf());
-    frame.commit(len).map_err(|e| e.to_string())?;
-    link.flush().map_err(|e| e.to_string())?;
-    let mut payloads = Vec::new();
-    loop {
-        let datagram = link
-            .recv(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        for msg in Messages::new(&datagram) {
-            let msg = msg.map_err(|e| e.to_string())?;
-            if msg.seq != seq {
-                return Err(format!(
-                    "a reply to request {} arrived while waiting for {seq}",
-                    msg.seq
-                ));
-            }
-            if let Some(error) = msg.error() {
-                let error = error.map_err(|e| e.to_string())?;
-                return Err(format!(
-                    "the kernel refused the dump: errno {} {}",
-                    -error.code,
-                    error.text.unwrap_or("")
-                ));
-            }
-            if msg.is_done() {
-                return Ok(payloads);
-            }
+    retry_interrupted(3, || {
+        let mut payloads = Vec::new();
+        exchange(link, seq, &build, |msg| {
             payloads.push(msg.payload.to_vec());
-        }
-    }
+            Ok(())
+        })?;
+        Ok(payloads)
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Index, name and MTU of every link.
 fn links(link: &mut NetlinkLink) -> Result<BTreeMap<u32, (String, Option<u32>)>, String> {
-    let payloads = dump(link, 1, |buf| {
-        let Ok(mut b) = MessageBuilder::new(buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1) else {
-            return 0;
-        };
-        if b.push(&[0u8; IFINFOMSG_LEN]).is_err() {
-            return 0;
-        }
-        b.finish()
+    let payloads = dump(link, 1, |buf, seq| {
+        let mut b = MessageBuilder::new(buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq)?;
+        b.push(&[0u8; IFINFOMSG_LEN])?;
+        Ok(b.finish())
     })?;
     let mut out = BTreeMap::new();
     for payload in &payloads {
@@ -243,9 +214,7 @@ fn run() -> Result<(), String> {
             };
             let mut rows = Vec::new();
             for (seq, &family) in (2..).zip(families) {
-                for payload in dump(&mut link, seq, |buf| {
-                    dump_request(buf, family, seq).unwrap_or(0)
-                })? {
+                for payload in dump(&mut link, seq, |buf, seq| dump_request(buf, family, seq))? {
                     let msg = Msg {
                         kind: 24,
                         flags: 0,
