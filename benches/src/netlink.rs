@@ -23,6 +23,10 @@ pub struct DumpFigures {
     pub plain: f64,
     /// `ip -j route show`.
     pub ip: f64,
+    /// Median over runs of ringlink / plain within the run.
+    pub vs_plain: f64,
+    /// Median over runs of ringlink / `ip` within the run.
+    pub vs_ip: f64,
 }
 
 /// A network namespace, deleted on drop.
@@ -177,5 +181,12 @@ pub fn route_dump(
         ringlink: (median(&ours), mode),
         plain: median(&plain),
         ip: median(&theirs),
+        vs_plain: median(&paired(&ours, &plain)),
+        vs_ip: median(&paired(&ours, &theirs)),
     })
+}
+
+/// `a[i] / b[i]` for each run.
+fn paired(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(a, b)| a / b).collect()
 }
