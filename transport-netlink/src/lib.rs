@@ -8,9 +8,10 @@
 //! frames, a plain socket with the expected defaults ([`socket`]), and the
 //! ring link in copy mode with the mode probe and report ([`link`]), whole
 //! requests and replies with the kernel's verdict ([`request`]), routes
-//! ([`route`]) and generic netlink family lookup ([`genl`]). The
+//! ([`route`]), addresses ([`address`]) and generic netlink family lookup ([`genl`]). The
 //! mapped and io_uring modes are to come.
 
+pub mod address;
 pub mod attr;
 pub mod genl;
 pub mod link;

@@ -119,7 +119,9 @@ pub fn dump_request(buf: &mut [u8], family: u8, seq: u32) -> Result<usize, Full>
     Ok(b.finish())
 }
 
-fn address(family: u8, value: &[u8]) -> Option<IpAddr> {
+/// An address attribute's value as an IP address of `family`, if it has
+/// the right length.
+pub(crate) fn address(family: u8, value: &[u8]) -> Option<IpAddr> {
     match (family, value.len()) {
         (AF_INET, 4) => Some(IpAddr::V4(Ipv4Addr::new(
             value[0], value[1], value[2], value[3],

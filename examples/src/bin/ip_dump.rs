@@ -1,19 +1,21 @@
-//! Dumps links or routes through a ringlink netlink link, as `ip` prints
+//! Dumps links, addresses or routes through a ringlink netlink link, as `ip` prints
 //! them; with `--json`, with the field names of `ip -j` for the fields it
 //! shows, so the two can be compared.
 //!
 //! ```text
 //! cargo run -p ringlink-examples --bin ip_dump -- links [--json]
+//! cargo run -p ringlink-examples --bin ip_dump -- addrs [-4|-6] [--json]
 //! cargo run -p ringlink-examples --bin ip_dump -- routes [-4|-6] [--json]
 //! ```
 
+use ringlink_netlink::address::{self, Address, RTM_NEWADDR};
 use ringlink_netlink::message::{Full, MessageBuilder, Msg, NLM_F_DUMP, NLM_F_REQUEST};
 use ringlink_netlink::request::{exchange, retry_interrupted};
 use ringlink_netlink::route::{AF_INET, AF_INET6, NEXTHOP_FLAGS, Route, dump_request};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 use std::collections::BTreeMap;
 
-const USAGE: &str = "usage: ip_dump links [--json] | ip_dump routes [-4|-6] [--json]";
+const USAGE: &str = "usage: ip_dump links [--json] | ip_dump addrs [-4|-6] [--json] | ip_dump routes [-4|-6] [--json]";
 const RTM_GETLINK: u16 = 18;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
@@ -187,6 +189,15 @@ fn run() -> Result<(), String> {
     let mut link = NetlinkLink::open(&NetlinkOptions::default()).map_err(|e| e.to_string())?;
     eprintln!("ringlink netlink: {}", link.mode());
     let names = links(&mut link)?;
+    let families: &[u8] = match args
+        .iter()
+        .find(|a| *a == "-4" || *a == "-6")
+        .map(String::as_str)
+    {
+        Some("-4") => &[AF_INET],
+        Some("-6") => &[AF_INET6],
+        _ => &[AF_INET, AF_INET6],
+    };
     match args.first().map(String::as_str) {
         Some("links") => {
             let rows: Vec<String> = names
@@ -202,16 +213,25 @@ fn run() -> Result<(), String> {
                 .collect();
             print_rows(&rows, json);
         }
+        Some("addrs") => {
+            let mut rows = Vec::new();
+            for (seq, &family) in (2..).zip(families) {
+                let build = |buf: &mut [u8], seq| address::dump_request(buf, family, seq);
+                for payload in dump(&mut link, seq, build)? {
+                    let addr = Address::parse(&Msg {
+                        kind: RTM_NEWADDR,
+                        flags: 0,
+                        seq,
+                        pid: 0,
+                        payload: &payload,
+                    })
+                    .map_err(|e| e.to_string())?;
+                    rows.push(address_row(&addr, &names, json));
+                }
+            }
+            print_rows(&rows, json);
+        }
         Some("routes") => {
-            let families: &[u8] = match args
-                .iter()
-                .find(|a| *a == "-4" || *a == "-6")
-                .map(String::as_str)
-            {
-                Some("-4") => &[AF_INET],
-                Some("-6") => &[AF_INET6],
-                _ => &[AF_INET, AF_INET6],
-            };
             let mut rows = Vec::new();
             for (seq, &family) in (2..).zip(families) {
                 for payload in dump(&mut link, seq, |buf, seq| dump_request(buf, family, seq))? {
@@ -256,6 +276,55 @@ fn run() -> Result<(), String> {
         _ => return Err(USAGE.into()),
     }
     Ok(())
+}
+
+/// One address as `ip addr` shows it, or (`json`) an object with the
+/// field names of `ip -j addr show`'s `addr_info` entries plus its link's
+/// `ifindex` and `ifname`.
+fn address_row(addr: &Address, names: &BTreeMap<u32, (String, Option<u32>)>, json: bool) -> String {
+    let ifname = names
+        .get(&addr.index)
+        .map_or("?", |(name, _)| name.as_str());
+    let family = if addr.family == AF_INET {
+        "inet"
+    } else {
+        "inet6"
+    };
+    let scope = match addr.scope {
+        0 => "global".to_string(),
+        200 => "site".into(),
+        253 => "link".into(),
+        254 => "host".into(),
+        255 => "nowhere".into(),
+        s => s.to_string(),
+    };
+    let local = addr.local.map(|a| a.to_string()).unwrap_or_default();
+    match json {
+        true => {
+            let mut row = format!(
+                "{{\"ifindex\":{},\"ifname\":{},\"family\":\"{family}\",\"local\":\"{local}\",\"prefixlen\":{},\"scope\":\"{scope}\"",
+                addr.index,
+                quote(ifname),
+                addr.prefix_len
+            );
+            if let Some(brd) = addr.broadcast {
+                row += &format!(",\"broadcast\":\"{brd}\"");
+            }
+            if let Some(label) = &addr.label {
+                row += &format!(",\"label\":{}", quote(label));
+            }
+            row + "}"
+        }
+        false => format!(
+            "{}: {ifname}    {family} {local}/{} scope {scope}{}",
+            addr.index,
+            addr.prefix_len,
+            addr.label
+                .as_deref()
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 fn print_rows(rows: &[String], json: bool) {
