@@ -7,6 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `RTM_NEWROUTE`.
 pub const RTM_NEWROUTE: u16 = 24;
+/// `RTM_DELROUTE`.
+pub const RTM_DELROUTE: u16 = 25;
 /// `RTM_GETROUTE`.
 pub const RTM_GETROUTE: u16 = 26;
 /// `sizeof(struct rtmsg)`.
@@ -93,19 +95,54 @@ pub fn add_request(
     gateway: IpAddr,
     seq: u32,
 ) -> Result<usize, Full> {
-    use crate::message::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL};
-    let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    let mut b = MessageBuilder::new(buf, RTM_NEWROUTE, flags, seq)?;
+    use crate::message::{NLM_F_CREATE, NLM_F_EXCL};
+    let change = (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RT_SCOPE_UNIVERSE);
+    change_request(buf, change, dst, dst_len, Some(gateway), seq)
+}
+
+/// Builds an `RTM_DELROUTE` request into `buf` (with an acknowledgement)
+/// for the main table's route to `dst/dst_len`; returns its length, or
+/// `Full` when `buf` has no room.
+pub fn delete_request(buf: &mut [u8], dst: IpAddr, dst_len: u8, seq: u32) -> Result<usize, Full> {
+    change_request(
+        buf,
+        (RTM_DELROUTE, 0, RT_SCOPE_NOWHERE),
+        dst,
+        dst_len,
+        None,
+        seq,
+    )
+}
+
+/// `RT_SCOPE_UNIVERSE`, and `RT_SCOPE_NOWHERE` (a deletion matching any
+/// scope).
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_NOWHERE: u8 = 255;
+
+/// A route change request: `(type, extra flags, scope)` for `dst/dst_len`
+/// in the main table, static, unicast, with an acknowledgement.
+fn change_request(
+    buf: &mut [u8],
+    (kind, extra, scope): (u16, u16, u8),
+    dst: IpAddr,
+    dst_len: u8,
+    gateway: Option<IpAddr>,
+    seq: u32,
+) -> Result<usize, Full> {
+    use crate::message::NLM_F_ACK;
+    let mut b = MessageBuilder::new(buf, kind, NLM_F_REQUEST | NLM_F_ACK | extra, seq)?;
     let family = if dst.is_ipv4() { AF_INET } else { AF_INET6 };
-    // family, dst_len, src_len, tos, table main, protocol static,
-    // scope universe, type unicast, flags
-    b.push(&[family, dst_len, 0, 0, 254, 4, 0, 1, 0, 0, 0, 0])?;
+    // family, dst_len, src_len, tos, table main, protocol static, scope,
+    // type unicast, flags
+    b.push(&[family, dst_len, 0, 0, 254, 4, scope, 1, 0, 0, 0, 0])?;
     let octets = |a: IpAddr| match a {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),
     };
     b.attr(RTA_DST, &octets(dst))?;
-    b.attr(RTA_GATEWAY, &octets(gateway))?;
+    if let Some(gateway) = gateway {
+        b.attr(RTA_GATEWAY, &octets(gateway))?;
+    }
     Ok(b.finish())
 }
 

@@ -4,9 +4,11 @@
 //! Needs root; skips with a message otherwise.
 
 use ringlink_core::{FrameReceiver, FrameSender};
-use ringlink_netlink::message::{MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
+use ringlink_netlink::message::{Full, MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
 use ringlink_netlink::request::{RequestError, exchange};
-use ringlink_netlink::route::{AF_INET, AF_INET6, Route, add_request, dump_request};
+use ringlink_netlink::route::{
+    AF_INET, AF_INET6, Route, add_request, delete_request, dump_request,
+};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 use std::collections::HashMap;
 use std::io::Write;
@@ -114,6 +116,55 @@ fn dump(
     )
     .expect("the dump completes, uninterrupted (nothing changes during the test)");
     out
+}
+
+/// Sends `count` requests (request `i` written by `build(buf, i)` with
+/// sequence number `i + 1`) packed into as few frames as they fit, with
+/// one flush; returns how many the kernel acknowledged (a refusal fails
+/// the test).
+fn in_one_flush(
+    link: &mut NetlinkLink,
+    count: u32,
+    build: impl Fn(&mut [u8], u32) -> Result<usize, Full>,
+) -> u32 {
+    let mut next = 0u32;
+    while next < count {
+        let mut frame = link
+            .reserve()
+            .unwrap()
+            .expect("enough transmit frames for all the requests");
+        let buf = frame.buf();
+        let mut used = 0;
+        while next < count {
+            match build(&mut buf[used..], next) {
+                Ok(len) => {
+                    used += len;
+                    next += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        frame.commit(used).unwrap();
+    }
+    link.flush().unwrap();
+    let mut acks = 0u32;
+    while acks < count {
+        let datagram = link.recv(PATIENCE).expect("acknowledgements").to_vec();
+        for msg in Messages::new(&datagram) {
+            let error = msg
+                .unwrap()
+                .error()
+                .expect("only acknowledgements")
+                .unwrap();
+            assert_eq!(
+                error.code, 0,
+                "request {} refused: {:?}",
+                error.request_seq, error.text
+            );
+            acks += 1;
+        }
+    }
+    acks
 }
 
 fn as_msg(kind: u16, payload: &[u8]) -> Msg<'_> {
@@ -335,9 +386,10 @@ fn a_monitor_sees_route_and_address_changes() {
 
 /// 10,000 routes added by one flush (many requests per frame, one sendmsg
 /// per send buffer's worth), every one acknowledged; a dump then finds
-/// them all; a bad request gets the kernel's extended-ack text.
+/// them all; bad requests get the kernel's refusal and extended-ack text;
+/// one more flush deletes all 10,000 and a dump finds none.
 #[test]
-fn ten_thousand_routes_in_one_flush() {
+fn ten_thousand_routes_added_and_deleted_in_one_flush_each() {
     if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: network namespaces need root");
         return;
@@ -345,68 +397,28 @@ fn ten_thousand_routes_in_one_flush() {
     let ns = Netns::create(&format!("ringlink-batch-{}", std::process::id()));
     ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
     let gateway: IpAddr = "10.1.0.2".parse().unwrap();
-    let (acks, dumped, bad) = ns.enter(|| {
+    let (acks, dumped, bad, deleted, left) = ns.enter(|| {
         let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
         let count = 10_000u32;
-        let mut next = 0u32;
-        // Fill frames with as many requests as fit, frame after frame.
-        while next < count {
-            let mut frame = link
-                .reserve()
-                .unwrap()
-                .expect("enough transmit frames for 10,000 requests");
-            let buf = frame.buf();
-            let mut used = 0;
-            while next < count {
-                let dst =
-                    IpAddr::from([10, 100 + (next >> 16) as u8, (next >> 8) as u8, next as u8]);
-                match ringlink_netlink::route::add_request(
-                    &mut buf[used..],
-                    dst,
-                    32,
-                    gateway,
-                    next + 1,
-                ) {
-                    Ok(len) => {
-                        used += len;
-                        next += 1;
-                    }
-                    Err(_) => break,
-                }
-            }
-            frame.commit(used).unwrap();
-        }
-        link.flush().unwrap();
-        let mut acks = 0u32;
-        while acks < count {
-            let datagram = link.recv(PATIENCE).expect("acknowledgements").to_vec();
-            for msg in Messages::new(&datagram) {
-                let error = msg
-                    .unwrap()
-                    .error()
-                    .expect("only acknowledgements")
-                    .unwrap();
-                assert_eq!(
-                    error.code, 0,
-                    "route {} refused: {:?}",
-                    error.request_seq, error.text
-                );
-                acks += 1;
-            }
-        }
-        let dumped = dump(&mut link, 900_000, |buf| {
-            dump_request(buf, AF_INET, 900_000).unwrap()
-        })
-        .iter()
-        .map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).unwrap())
-        .filter(|r| r.table == RT_TABLE_MAIN && r.dst_len == 32 && r.gateway == Some(gateway))
-        .count();
+        let dst = |i: u32| IpAddr::from([10, 100 + (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+        let ours = |link: &mut NetlinkLink, seq| {
+            dump(link, seq, |buf| dump_request(buf, AF_INET, seq).unwrap())
+                .iter()
+                .map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).unwrap())
+                .filter(|r| {
+                    r.table == RT_TABLE_MAIN && r.dst_len == 32 && r.gateway == Some(gateway)
+                })
+                .count()
+        };
+        let acks = in_one_flush(&mut link, count, |buf, i| {
+            add_request(buf, dst(i), 32, gateway, i + 1)
+        });
+        let dumped = ours(&mut link, 900_000);
         // Refusals: a route that exists (added exclusively), and a 40-bit
         // IPv4 prefix, which the kernel explains in its extended ack.
         let mut refusals = Vec::new();
-        for (seq, dst_len) in [(7, 32), (8, 40)] {
-            let dst = IpAddr::from([10, 100, 0, 0]);
-            let build = |buf: &mut [u8], seq| add_request(buf, dst, dst_len, gateway, seq);
+        for (seq, dst_len) in [(900_001, 32), (900_002, 40)] {
+            let build = |buf: &mut [u8], seq| add_request(buf, dst(0), dst_len, gateway, seq);
             match exchange(&mut link, seq, build, |msg| {
                 panic!("no reply but the verdict: {msg:?}")
             }) {
@@ -422,8 +434,13 @@ fn ten_thousand_routes_in_one_flush() {
                 other => panic!("route {seq} should be refused, got {other:?}"),
             }
         }
-        (acks, dumped, refusals)
+        let deleted = in_one_flush(&mut link, count, |buf, i| {
+            delete_request(buf, dst(i), 32, i + 1)
+        });
+        let left = ours(&mut link, 900_003);
+        (acks, dumped, refusals, deleted, left)
     });
+    assert_eq!((deleted, left), (10_000, 0), "one flush deletes them all");
     assert_eq!(acks, 10_000);
     assert_eq!(dumped, 10_000);
     assert_eq!(bad[0].0, -17, "EEXIST for a route that exists");
