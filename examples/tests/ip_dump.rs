@@ -69,6 +69,12 @@ fn route_json_matches_ip_byte_for_byte() {
     for i in 0..500u32 {
         setup += &format!("route add fd00:2::{:x}/128 via fd00:1::2\n", i + 1);
     }
+    setup += "addr add fd00:5::1/64 dev veth1 nodad\n";
+    for i in 0..20u32 {
+        setup += &format!(
+            "route add fd00:4:{i:x}::/64 nexthop via fd00:1::2 dev veth0 weight 3 nexthop via fd00:5::2 dev veth1\n"
+        );
+    }
     let ns = Netns::with("ringlink-ipdump", &setup);
     for family in ["-4", "-6"] {
         let ours = Command::new("ip")

@@ -263,6 +263,12 @@ fn route_dumps_through_the_ring_equal_ip_route_show() {
     for i in 0..1000u32 {
         setup += &format!("route add fd00:2::{:x}/128 via fd00:1::2\n", i + 1);
     }
+    setup += "addr add fd00:5::1/64 dev veth1 nodad\n";
+    for i in 0..30u32 {
+        setup += &format!(
+            "route add fd00:4:{i:x}::/64 nexthop via fd00:1::2 dev veth0 nexthop via fd00:5::2 dev veth1\n"
+        );
+    }
     ns.batch(&setup);
     let expected_v4: Vec<String> = {
         let mut v: Vec<_> = ns
@@ -324,6 +330,12 @@ fn route_dumps_through_the_ring_equal_ip_route_show() {
     assert_eq!(got_v4.len(), expected_v4.len());
     assert_eq!(got_v4, expected_v4);
     assert_eq!(got_v6, expected_v6);
+    let multipath = |routes: &[String]| routes.iter().filter(|r| !r.ends_with("hops []")).count();
+    assert_eq!(
+        (multipath(&got_v4), multipath(&got_v6)),
+        (30, 30),
+        "multipath routes of both families are there, with their next hops"
+    );
 }
 
 /// Route and address changes made by `ip` in the namespace arrive, in

@@ -152,6 +152,16 @@ fn route_fields(
         fields.push(("metric", metric.to_string()));
     }
     fields.push(("flags", flag_list(route.flags)));
+    // `ip` prints the preference before the next hops.
+    if let Some(pref) = route.pref {
+        let name = match pref {
+            0 => "medium".to_string(),
+            1 => "high".to_string(),
+            3 => "low".to_string(),
+            other => other.to_string(),
+        };
+        fields.push(("pref", quote(&name)));
+    }
     if !route.multipath.is_empty() {
         let hops: Vec<String> = route
             .multipath
@@ -170,15 +180,6 @@ fn route_fields(
             })
             .collect();
         fields.push(("nexthops", format!("[{}]", hops.join(","))));
-    }
-    if let Some(pref) = route.pref {
-        let name = match pref {
-            0 => "medium".to_string(),
-            1 => "high".to_string(),
-            3 => "low".to_string(),
-            other => other.to_string(),
-        };
-        fields.push(("pref", quote(&name)));
     }
     fields
 }
