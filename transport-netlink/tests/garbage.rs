@@ -2,8 +2,10 @@
 //! the buffer, and always terminates.
 
 use proptest::prelude::*;
+use ringlink_netlink::address::{Address, RTM_NEWADDR};
 use ringlink_netlink::attr::Attrs;
 use ringlink_netlink::message::Messages;
+use ringlink_netlink::nfqueue::{NFQNL_MSG_PACKET, Packet};
 use ringlink_netlink::route::Route;
 
 proptest! {
@@ -61,6 +63,25 @@ proptest! {
         // Parses or refuses; never panics, never reads past the value.
         if let Ok(route) = Route::parse(&msg) {
             prop_assert!(route.multipath.len() <= value.len() / 8);
+        }
+    }
+
+    #[test]
+    fn queued_packets_and_addresses_with_garbage_values(kind in 0u16..16, value in proptest::collection::vec(any::<u8>(), 0..200), fixed in proptest::collection::vec(any::<u8>(), 0..12)) {
+        for msg_type in [NFQNL_MSG_PACKET, RTM_NEWADDR] {
+            let mut buf = vec![0u8; 512];
+            let mut b = ringlink_netlink::message::MessageBuilder::new(&mut buf, msg_type, 0, 1).unwrap();
+            b.push(&fixed).unwrap();
+            b.attr(kind, &value).unwrap();
+            let len = b.finish();
+            let msg = Messages::new(&buf[..len]).next().unwrap().unwrap();
+            // Parses or refuses; never panics, never reads past the message.
+            if let Ok(packet) = Packet::parse(&msg) {
+                prop_assert!(packet.payload.len() <= msg.payload.len());
+            }
+            if let Ok(addr) = Address::parse(&msg) {
+                prop_assert!(addr.label.map_or(0, |l| l.len()) <= value.len() * 3);
+            }
         }
     }
 }

@@ -5,10 +5,14 @@
 
 use ringlink_core::{FrameReceiver, FrameSender};
 use ringlink_netlink::message::{Full, MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
+use ringlink_netlink::nfqueue::{
+    self, FLAG_FAIL_OPEN, FLAG_GSO, Packet, Target, Verdict, verdict_request,
+};
 use ringlink_netlink::request::{RequestError, exchange};
 use ringlink_netlink::route::{
     AF_INET, AF_INET6, Route, add_request, delete_request, dump_request,
 };
+use ringlink_netlink::socket::NETLINK_NETFILTER;
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 use std::collections::HashMap;
 use std::io::Write;
@@ -518,4 +522,167 @@ fn an_overrun_is_reported_and_a_dump_resyncs() {
     });
     assert!(overrun.contains("overrun"), "{overrun}");
     assert_eq!(resynced, 3000);
+}
+
+/// Receives queued packets from `link` until `count` have arrived; their
+/// (id, UDP payload) in order.
+fn queued(link: &mut NetlinkLink, count: usize) -> Vec<(u32, Vec<u8>)> {
+    let mut packets = Vec::new();
+    while packets.len() < count {
+        let datagram = link.recv(PATIENCE).expect("queued packets").to_vec();
+        for msg in Messages::new(&datagram) {
+            let packet = Packet::parse(&msg.unwrap()).unwrap();
+            assert_eq!(packet.queue, 3);
+            // IPv4 header (20 bytes, no options) and UDP header (8).
+            packets.push((packet.id, packet.payload[28..].to_vec()));
+        }
+    }
+    packets
+}
+
+/// Datagrams the socket receives within a short wait after the last one.
+fn delivered(socket: &std::net::UdpSocket) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = socket.recv(&mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+/// Sends one verdict message built by `build` (no reply expected).
+fn verdict(link: &mut NetlinkLink, build: impl FnOnce(&mut [u8]) -> usize) {
+    let mut frame = link.reserve().unwrap().expect("a transmit frame");
+    let len = build(frame.buf());
+    frame.commit(len).unwrap();
+    link.flush().unwrap();
+}
+
+/// UDP through an `iptables-legacy ... -j NFQUEUE` rule in a fresh
+/// namespace: packets are queued to the link, delivered when accepted (by
+/// a batch verdict or one by one) and not when dropped.
+#[test]
+fn nfqueue_verdicts_decide_delivery() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces and iptables need root");
+        return;
+    }
+    assert!(
+        Command::new("iptables-legacy")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "iptables-legacy is needed: install it (Debian: apt-get install -y iptables)"
+    );
+    let ns = Netns::create(&format!("ringlink-nfq-{}", std::process::id()));
+    ns.batch("link set lo up\n");
+    run(Command::new("ip").args(["netns", "exec", &ns.name]).args([
+        "iptables-legacy",
+        "-A",
+        "OUTPUT",
+        "-o",
+        "lo",
+        "-p",
+        "udp",
+        "--dport",
+        "9999",
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        "3",
+    ]));
+    let (first, second, third) = ns.enter(|| {
+        let options = NetlinkOptions {
+            protocol: NETLINK_NETFILTER,
+            ..Default::default()
+        };
+        let mut link = NetlinkLink::open(&options).unwrap();
+        for (seq, build) in [
+            (
+                1,
+                &(|buf: &mut [u8], seq| nfqueue::bind_request(buf, 3, seq))
+                    as &dyn Fn(&mut [u8], u32) -> Result<usize, Full>,
+            ),
+            (2, &|buf: &mut [u8], seq| {
+                nfqueue::params_request(buf, 3, 0xffff, seq)
+            }),
+            (3, &|buf: &mut [u8], seq| {
+                nfqueue::flags_request(
+                    buf,
+                    3,
+                    FLAG_FAIL_OPEN | FLAG_GSO,
+                    FLAG_FAIL_OPEN | FLAG_GSO,
+                    seq,
+                )
+            }),
+        ] {
+            exchange(&mut link, seq, build, |msg| {
+                panic!("only an acknowledgement: {msg:?}")
+            })
+            .unwrap_or_else(|e| panic!("queue configuration {seq}: {e}"));
+        }
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:9999").unwrap();
+        receiver
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let send = |tag: &str, n: usize| {
+            for i in 0..n {
+                sender
+                    .send_to(format!("{tag}{i}").as_bytes(), "127.0.0.1:9999")
+                    .unwrap();
+            }
+        };
+        // 1: fifty packets, queued until one batch verdict accepts them all.
+        send("a", 50);
+        let packets = queued(&mut link, 50);
+        assert!(
+            delivered(&receiver).is_empty(),
+            "nothing passes before the verdict"
+        );
+        let last = packets.last().unwrap().0;
+        verdict(&mut link, |buf| {
+            verdict_request(buf, 3, Target::UpTo(last), Verdict::Accept, 10).unwrap()
+        });
+        let first = (packets, delivered(&receiver));
+        // 2: ten packets, one verdict each: odd ones accepted.
+        send("b", 10);
+        let packets = queued(&mut link, 10);
+        for (i, (id, _)) in packets.iter().enumerate() {
+            let v = if i % 2 == 1 {
+                Verdict::Accept
+            } else {
+                Verdict::Drop
+            };
+            verdict(&mut link, |buf| {
+                verdict_request(buf, 3, Target::Packet(*id), v, 11).unwrap()
+            });
+        }
+        let second = delivered(&receiver);
+        // 3: ten packets dropped by one batch verdict.
+        send("c", 10);
+        let packets = queued(&mut link, 10);
+        let last = packets.last().unwrap().0;
+        verdict(&mut link, |buf| {
+            verdict_request(buf, 3, Target::UpTo(last), Verdict::Drop, 12).unwrap()
+        });
+        (first, second, delivered(&receiver))
+    });
+    let (packets, got) = first;
+    let sent: Vec<Vec<u8>> = (0..50).map(|i| format!("a{i}").into_bytes()).collect();
+    assert_eq!(
+        packets.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+        sent,
+        "queued in order, whole"
+    );
+    assert_eq!(got, sent, "a batch accept delivers them all, in order");
+    let odd: Vec<Vec<u8>> = (0..10)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("b{i}").into_bytes())
+        .collect();
+    assert_eq!(
+        second, odd,
+        "per-packet verdicts: only the accepted ones arrive"
+    );
+    assert!(third.is_empty(), "a batch drop delivers none: {third:?}");
 }
