@@ -1,4 +1,5 @@
-//! `ip_dump routes --json` prints exactly what `ip -j route show` prints,
+//! The netlink examples against the kernel, each in a fresh network
+//! namespace. `ip_dump routes --json` prints exactly what `ip -j route show` prints,
 //! and `links`/`addrs --json` the same fields as `ip -j link/addr show`,
 //! in a fresh network namespace with a veth pair and thousands of IPv4 and
 //! IPv6 routes, some multipath. Needs root; skips with a message otherwise.
@@ -223,5 +224,85 @@ fn link_and_address_json_match_ip() {
         ours.iter()
             .any(|a| a.contains("\"broadcast\":\"10.1.0.255\"")),
         "broadcast kept"
+    );
+}
+
+/// `nfq_accept` on a queue fed by an `iptables-legacy` NFQUEUE rule:
+/// UDP to one port is accepted (batch verdicts), to the port it is told
+/// to drop is dropped; it stops after `--count` packets and reports rates.
+#[test]
+fn nfq_accept_accepts_and_drops_by_port() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces and iptables need root");
+        return;
+    }
+    let ns = Netns::with("ringlink-nfqaccept", "link set lo up\n");
+    let rule = "iptables-legacy -A OUTPUT -o lo -p udp --dport 9000:9001 -j NFQUEUE --queue-num 5";
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .args(rule.split(' '))
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "{rule} failed: iptables-legacy is needed (Debian: apt-get install -y iptables)"
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_nfq_accept")])
+        .args(["--queue", "5", "--drop-port", "9001", "--count", "40"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("bound") {
+        line.clear();
+        assert_ne!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap(),
+            0,
+            "nfq_accept ended early"
+        );
+    }
+    let (kept, dropped) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(format!("/var/run/netns/{}", ns.0)).unwrap();
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            let open = |port| {
+                let socket = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+                socket
+                    .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+                    .unwrap();
+                socket
+            };
+            let (keep, drop) = (open(9000), open(9001));
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            for i in 0..20 {
+                sender
+                    .send_to(format!("k{i}").as_bytes(), "127.0.0.1:9000")
+                    .unwrap();
+                sender
+                    .send_to(format!("d{i}").as_bytes(), "127.0.0.1:9001")
+                    .unwrap();
+            }
+            let count = |socket: &std::net::UdpSocket| {
+                let mut buf = [0u8; 64];
+                std::iter::from_fn(|| socket.recv(&mut buf).ok()).count()
+            };
+            (count(&keep), count(&drop))
+        })
+        .join()
+        .unwrap()
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "nfq_accept failed");
+    assert_eq!((kept, dropped), (20, 0), "port 9000 accepted, 9001 dropped");
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains("packets/s") && report.contains("(40 packets so far)"),
+        "{report}"
     );
 }
