@@ -22,20 +22,45 @@ impl Netns {
                 .unwrap()
                 .success()
         );
-        let mut batch = Command::new("ip")
-            .args(["-n", &ns.0, "-batch", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        batch
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(setup.as_bytes())
-            .unwrap();
-        assert!(batch.wait().unwrap().success(), "setting up {}", ns.0);
+        run_batch(&ns.0, setup);
         ns
     }
+}
+
+/// Runs `ip -n name -batch -` with `commands`, one per line.
+fn run_batch(name: &str, commands: &str) {
+    let mut batch = Command::new("ip")
+        .args(["-n", name, "-batch", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    batch
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(commands.as_bytes())
+        .unwrap();
+    assert!(batch.wait().unwrap().success(), "ip -batch in {name}");
+}
+
+/// Starts `exe args` in namespace `ns`, its output piped, and waits for a
+/// line of its standard error that contains `ready`.
+fn spawn_in(ns: &str, exe: &str, args: &[&str], ready: &str) -> std::process::Child {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, exe])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains(ready) {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert_ne!(n, 0, "{exe} ended before saying {ready:?}");
+    }
+    child
 }
 
 impl Drop for Netns {
@@ -246,23 +271,12 @@ fn nfq_accept_accepts_and_drops_by_port() {
         status.is_ok_and(|s| s.success()),
         "{rule} failed: iptables-legacy is needed (Debian: apt-get install -y iptables)"
     );
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_nfq_accept")])
-        .args(["--queue", "5", "--drop-port", "9001", "--count", "40"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("bound") {
-        line.clear();
-        assert_ne!(
-            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap(),
-            0,
-            "nfq_accept ended early"
-        );
-    }
+    let child = spawn_in(
+        &ns.0,
+        env!("CARGO_BIN_EXE_nfq_accept"),
+        &["--queue", "5", "--drop-port", "9001", "--count", "40"],
+        "bound",
+    );
     let (kept, dropped) = std::thread::scope(|s| {
         s.spawn(|| {
             let file = std::fs::File::open(format!("/var/run/netns/{}", ns.0)).unwrap();
@@ -305,4 +319,44 @@ fn nfq_accept_accepts_and_drops_by_port() {
         report.contains("packets/s") && report.contains("(40 packets so far)"),
         "{report}"
     );
+}
+
+/// `nl_monitor` prints the link, address and route changes `ip` makes in
+/// its namespace, in order.
+#[test]
+fn nl_monitor_prints_link_address_and_route_changes() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    let ns = Netns::with("ringlink-nlmon", "link set lo up\n");
+    // It reports its mode once it has joined the groups.
+    let mut child = spawn_in(
+        &ns.0,
+        env!("CARGO_BIN_EXE_nl_monitor"),
+        &[],
+        "ringlink netlink",
+    );
+    let changes = "link add veth0 type veth peer name veth1\nlink set veth0 up\n\
+                   addr add 10.9.0.1/24 dev veth0\nroute add 10.77.0.0/16 via 10.9.0.2\n\
+                   route del 10.77.0.0/16\n";
+    run_batch(&ns.0, changes);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let expected = [
+        ": veth0: DOWN",
+        ": veth0: UP",
+        ": inet 10.9.0.1/24",
+        "10.77.0.0/16 via 10.9.0.2 table 254",
+        "Deleted 10.77.0.0/16 via 10.9.0.2 table 254",
+    ];
+    let mut rest = printed.as_str();
+    for want in expected {
+        let at = rest
+            .find(want)
+            .unwrap_or_else(|| panic!("{want:?} missing or out of order in:\n{printed}"));
+        rest = &rest[at + want.len()..];
+    }
 }

@@ -8,13 +8,14 @@
 //! frames, a plain socket with the expected defaults ([`socket`]), and the
 //! ring link in copy mode with the mode probe and report ([`link`]), whole
 //! requests and replies with the kernel's verdict ([`request`]), routes
-//! ([`route`]), addresses ([`address`]), nfnetlink_queue packets and verdicts
+//! ([`route`]), interfaces ([`interface`]), addresses ([`address`]), nfnetlink_queue packets and verdicts
 //! ([`nfqueue`]) and generic netlink family lookup ([`genl`]). The
 //! mapped and io_uring modes are to come.
 
 pub mod address;
 pub mod attr;
 pub mod genl;
+pub mod interface;
 pub mod link;
 pub mod message;
 pub mod nfqueue;

@@ -9,17 +9,14 @@
 //! ```
 
 use ringlink_netlink::address::{self, Address, RTM_NEWADDR};
-use ringlink_netlink::message::{Full, MessageBuilder, Msg, NLM_F_DUMP, NLM_F_REQUEST};
+use ringlink_netlink::interface::{self, Interface, RTM_NEWLINK};
+use ringlink_netlink::message::{Full, Msg};
 use ringlink_netlink::request::{exchange, retry_interrupted};
 use ringlink_netlink::route::{AF_INET, AF_INET6, NEXTHOP_FLAGS, Route, dump_request};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 use std::collections::BTreeMap;
 
 const USAGE: &str = "usage: ip_dump links [--json] | ip_dump addrs [-4|-6] [--json] | ip_dump routes [-4|-6] [--json]";
-const RTM_GETLINK: u16 = 18;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MTU: u16 = 4;
-const IFINFOMSG_LEN: usize = 16;
 const RT_TABLE_MAIN: u32 = 254;
 
 /// Sends the dump request `build` writes (again if the dump was
@@ -42,31 +39,17 @@ fn dump(
 
 /// Index, name and MTU of every link.
 fn links(link: &mut NetlinkLink) -> Result<BTreeMap<u32, (String, Option<u32>)>, String> {
-    let payloads = dump(link, 1, |buf, seq| {
-        let mut b = MessageBuilder::new(buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq)?;
-        b.push(&[0u8; IFINFOMSG_LEN])?;
-        Ok(b.finish())
-    })?;
     let mut out = BTreeMap::new();
-    for payload in &payloads {
+    for payload in dump(link, 1, interface::dump_request)? {
         let msg = Msg {
-            kind: 16,
+            kind: RTM_NEWLINK,
             flags: 0,
             seq: 1,
             pid: 0,
-            payload,
+            payload: &payload,
         };
-        let (ifinfo, attrs) = msg.split(IFINFOMSG_LEN).map_err(|e| e.to_string())?;
-        let index = u32::from_ne_bytes([ifinfo[4], ifinfo[5], ifinfo[6], ifinfo[7]]);
-        let (mut name, mut mtu) = (String::new(), None);
-        for attr in attrs.flatten() {
-            match attr.kind() {
-                IFLA_IFNAME => name = attr.string(),
-                IFLA_MTU => mtu = attr.u32().ok(),
-                _ => {}
-            }
-        }
-        out.insert(index, (name, mtu));
+        let found = Interface::parse(&msg).map_err(|e| e.to_string())?;
+        out.insert(found.index, (found.name, found.mtu));
     }
     Ok(out)
 }

@@ -1,5 +1,5 @@
-//! Prints route and address changes as they happen, like `ip monitor route
-//! address`, received through a ringlink netlink link.
+//! Prints link, address and route changes as they happen, like `ip monitor
+//! link address route`, received through a ringlink netlink link.
 //!
 //! ```text
 //! cargo run -p ringlink-examples --bin nl_monitor [COUNT]
@@ -7,20 +7,26 @@
 //! (stops after COUNT events; runs until interrupted without it)
 
 use ringlink_core::FrameReceiver;
-use ringlink_netlink::message::Messages;
-use ringlink_netlink::route::{RTM_NEWROUTE, Route};
+use ringlink_netlink::address::{Address, RTM_DELADDR, RTM_NEWADDR};
+use ringlink_netlink::interface::{Interface, RTM_DELLINK, RTM_NEWLINK};
+use ringlink_netlink::message::{Messages, Msg};
+use ringlink_netlink::route::{AF_INET, RTM_DELROUTE, RTM_NEWROUTE, Route};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 
-const RTM_DELROUTE: u16 = 25;
-const RTM_NEWADDR: u16 = 20;
-const RTM_DELADDR: u16 = 21;
-/// RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE.
-const GROUPS: [u32; 4] = [5, 7, 9, 11];
+/// RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE,
+/// RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE.
+const GROUPS: [u32; 5] = [1, 5, 7, 9, 11];
 
-fn describe(msg: &ringlink_netlink::message::Msg<'_>) -> Result<Option<String>, String> {
+/// One event as a line, like `ip monitor` (`None` for other messages).
+fn describe(msg: &Msg<'_>) -> Result<Option<String>, String> {
+    let deleted = match msg.kind {
+        RTM_DELROUTE | RTM_DELADDR | RTM_DELLINK => "Deleted ",
+        _ => "",
+    };
+    let error = |e: ringlink_netlink::message::ParseError| e.to_string();
     Ok(match msg.kind {
         RTM_NEWROUTE | RTM_DELROUTE => {
-            let route = Route::parse(msg).map_err(|e| e.to_string())?;
+            let route = Route::parse(msg).map_err(error)?;
             let dst = match route.dst {
                 None => "default".to_string(),
                 Some(d) => format!("{d}/{}", route.dst_len),
@@ -29,33 +35,25 @@ fn describe(msg: &ringlink_netlink::message::Msg<'_>) -> Result<Option<String>, 
                 .gateway
                 .map(|g| format!(" via {g}"))
                 .unwrap_or_default();
-            let deleted = if msg.kind == RTM_DELROUTE {
-                "Deleted "
-            } else {
-                ""
-            };
             Some(format!("{deleted}{dst}{via} table {}", route.table))
         }
         RTM_NEWADDR | RTM_DELADDR => {
-            let (ifa, attrs) = msg.split(8).map_err(|e| e.to_string())?;
-            let index = u32::from_ne_bytes([ifa[4], ifa[5], ifa[6], ifa[7]]);
-            let address = attrs
-                .flatten()
-                .find(|a| a.kind() == 2 || a.kind() == 1) // IFA_LOCAL, IFA_ADDRESS
-                .map(|a| match a.value.len() {
-                    4 => std::net::IpAddr::from(<[u8; 4]>::try_from(a.value).unwrap_or_default())
-                        .to_string(),
-                    16 => std::net::IpAddr::from(<[u8; 16]>::try_from(a.value).unwrap_or_default())
-                        .to_string(),
-                    _ => "?".into(),
-                })
-                .unwrap_or_default();
-            let deleted = if msg.kind == RTM_DELADDR {
-                "Deleted "
+            let addr = Address::parse(msg).map_err(error)?;
+            let family = if addr.family == AF_INET {
+                "inet"
             } else {
-                ""
+                "inet6"
             };
-            Some(format!("{deleted}{index}: inet {address}/{}", ifa[1]))
+            let local = addr.local.map(|a| a.to_string()).unwrap_or_default();
+            Some(format!(
+                "{deleted}{}: {family} {local}/{}",
+                addr.index, addr.prefix_len
+            ))
+        }
+        RTM_NEWLINK | RTM_DELLINK => {
+            let link = Interface::parse(msg).map_err(error)?;
+            let state = if link.flags & 1 != 0 { "UP" } else { "DOWN" };
+            Some(format!("{deleted}{}: {}: {state}", link.index, link.name))
         }
         _ => None,
     })
