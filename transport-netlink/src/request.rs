@@ -69,7 +69,9 @@ pub enum RequestError {
 /// returns its length), then hands every message of the reply to `each`
 /// until the dump is done or the kernel acknowledges or refuses. Asks for
 /// nothing by itself: set `NLM_F_ACK` in requests that are not dumps, so
-/// that their end is known. Messages of other sequence numbers that arrive
+/// that their end is known. If `each` refuses a message, the rest of the
+/// reply is still read (and not handed over), so the link is ready for the
+/// next request; the refusal is the result. Messages of other sequence numbers that arrive
 /// meanwhile (the notifications of a link that joined multicast groups,
 /// e.g. a monitor resyncing after an overrun) are handed to `each` too, in
 /// order, so none is lost: tell them apart by `msg.seq`.
@@ -86,34 +88,50 @@ pub fn exchange(
     frame.commit(len).map_err(LinkError::from)?;
     link.flush()?;
     let mut interrupted = false;
+    // The first message `each` refused: the rest of the reply is still
+    // read (so the link is left clean for the next request), then this is
+    // the result.
+    let mut refused = None;
+    let mut hand = |msg: &Msg<'_>| {
+        if refused.is_none() {
+            refused = each(msg).err();
+        }
+    };
     loop {
         let datagram = link.recv(Some(REPLY_TIMEOUT))?;
         for msg in Messages::new(&datagram) {
             let msg = msg?;
             if msg.seq != seq {
-                each(&msg)?;
+                hand(&msg);
                 continue;
             }
             interrupted |= msg.dump_interrupted();
-            if let Some(error) = msg.error() {
-                let error = error?;
-                return match error.code {
-                    0 => Ok(()),
-                    code => Err(RequestError::Kernel {
-                        seq,
-                        code,
-                        text: error.text.map(str::to_string),
-                        offset: error.offset,
-                    }),
-                };
-            }
-            if msg.is_done() {
-                return match interrupted {
+            let verdict = match msg.error() {
+                Some(error) => {
+                    let error = error?;
+                    match error.code {
+                        0 => Ok(()),
+                        code => Err(RequestError::Kernel {
+                            seq,
+                            code,
+                            text: error.text.map(str::to_string),
+                            offset: error.offset,
+                        }),
+                    }
+                }
+                None if msg.is_done() => match interrupted {
                     true => Err(RequestError::Interrupted { seq }),
                     false => Ok(()),
-                };
-            }
-            each(&msg)?;
+                },
+                None => {
+                    hand(&msg);
+                    continue;
+                }
+            };
+            return match refused {
+                Some(e) => Err(e.into()),
+                None => verdict,
+            };
         }
     }
 }

@@ -108,3 +108,33 @@ fn a_bad_request_gets_the_kernels_extended_ack_text() {
     let text = text.expect("extended ack text");
     assert!(text.to_lowercase().contains("prefix"), "{text}");
 }
+
+/// A handler that refuses the first message of a dump: the refusal is the
+/// result, the rest of the reply is drained, and the next request on the
+/// same link sees only its own reply.
+#[test]
+fn a_refused_reply_is_drained_and_the_link_stays_clean() {
+    use ringlink_netlink::interface::{Interface, dump_request};
+    use ringlink_netlink::message::ParseError;
+    use ringlink_netlink::request::{RequestError, exchange};
+    use ringlink_netlink::{NetlinkLink, NetlinkOptions};
+    let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
+    let mut handed = 0;
+    let refused = exchange(&mut link, 1, dump_request, |_| {
+        handed += 1;
+        Err(ParseError::Attribute("refused by the test".into()))
+    });
+    assert!(
+        matches!(&refused, Err(RequestError::Parse(ParseError::Attribute(t))) if t == "refused by the test"),
+        "{refused:?}"
+    );
+    assert_eq!(handed, 1, "nothing is handed over after a refusal");
+    let mut names = Vec::new();
+    exchange(&mut link, 2, dump_request, |msg| {
+        assert_eq!(msg.seq, 2, "nothing of the first reply is left");
+        names.push(Interface::parse(msg)?.name);
+        Ok(())
+    })
+    .unwrap();
+    assert!(names.iter().any(|n| n == "lo"), "{names:?}");
+}
