@@ -17,6 +17,8 @@ pub mod attr;
 pub mod genl;
 pub mod interface;
 pub mod link;
+pub mod mapped;
+pub mod mapping;
 pub mod message;
 pub mod nfqueue;
 pub mod request;
