@@ -93,18 +93,29 @@ impl<'a> Attr<'a> {
 /// Iterates the attributes in a buffer; stops after the first error.
 #[derive(Clone, Debug)]
 pub struct Attrs<'a> {
+    /// The whole buffer, for error offsets.
     buf: &'a [u8],
-    offset: usize,
-    failed: bool,
+    /// What is left to iterate; emptied by an error.
+    rest: &'a [u8],
 }
 
 impl<'a> Attrs<'a> {
     /// The attributes in `buf`.
     pub fn new(buf: &'a [u8]) -> Attrs<'a> {
-        Attrs {
-            buf,
-            offset: 0,
-            failed: false,
+        Attrs { buf, rest: buf }
+    }
+
+    /// The error for the malformed attribute at the front of `rest`; ends
+    /// the iteration.
+    #[cold]
+    fn fail(&mut self) -> AttrError {
+        let rest = std::mem::take(&mut self.rest);
+        AttrError::BadLength {
+            offset: self.buf.len() - rest.len(),
+            len: rest
+                .get(..2)
+                .map_or(0, |b| usize::from(u16::from_ne_bytes([b[0], b[1]]))),
+            available: rest.len(),
         }
     }
 }
@@ -113,25 +124,20 @@ impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, AttrError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.offset >= self.buf.len() {
-            return None;
-        }
-        let rest = &self.buf[self.offset..];
-        let len = rest
-            .get(..2)
-            .map_or(0, |b| u16::from_ne_bytes([b[0], b[1]]) as usize);
-        let value = rest.get(NLA_HDRLEN..len).filter(|_| len >= NLA_HDRLEN);
-        let Some(value) = value else {
-            self.failed = true;
-            return Some(Err(AttrError::BadLength {
-                offset: self.offset,
-                len,
-                available: rest.len(),
-            }));
+        let rest = self.rest;
+        let Some((header, tail)) = rest.split_first_chunk::<NLA_HDRLEN>() else {
+            return (!rest.is_empty()).then(|| Err(self.fail()));
         };
-        let raw_kind = u16::from_ne_bytes([rest[2], rest[3]]);
-        self.offset += align(len);
-        Some(Ok(Attr { raw_kind, value }))
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        // Below the header's size, the subtraction wraps and `get` refuses.
+        let Some(value) = tail.get(..len.wrapping_sub(NLA_HDRLEN)) else {
+            return Some(Err(self.fail()));
+        };
+        self.rest = &rest[align(len).min(rest.len())..];
+        Some(Ok(Attr {
+            raw_kind: u16::from_ne_bytes([header[2], header[3]]),
+            value,
+        }))
     }
 }
 
@@ -171,5 +177,25 @@ mod tests {
         assert!(it.next().is_none());
         assert!(Attrs::new(&[2, 0, 1, 0]).next().unwrap().is_err());
         assert!(Attrs::new(&[1]).next().unwrap().is_err());
+    }
+
+    #[test]
+    fn errors_say_where_and_an_unpadded_last_attribute_ends_cleanly() {
+        // 5-byte attribute (padded), then 3 stray bytes.
+        let buf = [5u8, 0, 1, 0, 9, 0, 0, 0, 6, 0, 2];
+        let mut it = Attrs::new(&buf);
+        assert_eq!(it.next().unwrap().unwrap().value, [9]);
+        assert_eq!(
+            it.next(),
+            Some(Err(AttrError::BadLength {
+                offset: 8,
+                len: 6,
+                available: 3
+            }))
+        );
+        assert!(it.next().is_none());
+        // The last attribute without its padding.
+        let values: Vec<_> = Attrs::new(&buf[..5]).map(|a| a.unwrap().value).collect();
+        assert_eq!(values, [[9]]);
     }
 }
