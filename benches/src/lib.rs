@@ -6,5 +6,7 @@ pub mod inproc;
 pub mod ipc;
 pub mod minimal_ring;
 pub mod netlink;
+mod netns;
+pub mod nfqueue;
 pub mod stats;
 pub mod syscalls;

@@ -4,10 +4,14 @@
 //!
 //! - in process: the core ring against a minimal SPSC ring, two threads;
 //! - between processes: memfd links against a minimal shared-memory ring
-//!   and a Unix stream socket, round trips and one-way throughput.
+//!   and a Unix stream socket, round trips and one-way throughput;
+//! - netlink (as root): route dumps against a plain recv loop and `ip`,
+//!   and nfqueue verdicts through the ringlink link against plain recv
+//!   loops (with `iptables-legacy`).
 
 use ringlink_benches::inproc::{self, MESSAGE};
 use ringlink_benches::ipc::{self, Figures, Mechanism};
+use ringlink_benches::nfqueue;
 use ringlink_benches::stats::median;
 use std::process::ExitCode;
 
@@ -103,7 +107,7 @@ fn net(options: &Options) -> Result<(), String> {
     println!();
     if !rustix::process::geteuid().is_root() {
         println!(
-            "Netlink: skipped (the route dump runs in a private network namespace, which needs root)"
+            "Netlink: skipped (the route dump and the nfqueue comparison run in a private network namespace, which needs root)"
         );
         return Ok(());
     }
@@ -142,7 +146,59 @@ fn net(options: &Options) -> Result<(), String> {
         f.vs_ip
     );
     println!("- ringlink ran in {}", f.ringlink.1);
+    println!();
+    match nfqueue::missing_tool() {
+        Some(why) => println!("Nfqueue: skipped ({why})"),
+        None => {
+            let packets = if options.quick { 50_000 } else { 200_000 };
+            print_nfqueue(&nfqueue::compare(packets, options.runs, &mut |line| {
+                eprintln!("  {line}")
+            })?);
+        }
+    }
     Ok(())
+}
+
+fn print_nfqueue(f: &nfqueue::NfqFigures) {
+    println!(
+        "Nfqueue, {} UDP packets of {} B per consumer through an iptables-legacy NFQUEUE rule on lo in a private namespace, batch verdicts every {} packets or when drained (medians of {} runs):",
+        f.packets,
+        nfqueue::PACKET,
+        nfqueue::BATCH,
+        f.runs
+    );
+    println!();
+    println!(
+        "| consumer | packets/s | receiver CPU/packet | receiver CPU | syscalls/packet | ringlink vs it |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let ringlink = f.ways[nfqueue::Way::Ringlink as usize].packets_per_s;
+    for w in &f.ways {
+        let syscalls = w
+            .syscalls_per_packet
+            .map_or("n/a".into(), |s| format!("{s:.3}"));
+        println!(
+            "| {} | {:.0} k | {:.2} µs | {:.0}% | {syscalls} | {:.2} |",
+            w.way.name(),
+            w.packets_per_s / 1e3,
+            w.cpu_per_packet * 1e6,
+            w.cpu_share * 100.0,
+            ringlink / w.packets_per_s
+        );
+    }
+    println!();
+    println!(
+        "- ringlink / per-packet verdicts, packets/s, median of the runs' ratios: {:.2} (goal >= 1.8)",
+        f.vs_per_packet
+    );
+    println!(
+        "- ringlink / plain batch verdicts, receiver CPU per packet, median of the runs' ratios: {:.2} (goal <= 1.0)",
+        f.cpu_vs_plain_batch
+    );
+    println!("- ringlink ran in {}", f.mode);
+    if let Some(why) = &f.syscalls_unavailable {
+        println!("- system calls not counted: {why}");
+    }
 }
 
 fn in_process(options: &Options) {

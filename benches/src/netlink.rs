@@ -3,13 +3,13 @@
 //! against a plain 32 KiB recv loop (messages walked) and `ip -j route
 //! show`. Needs root.
 
+use crate::netns::Netns;
 use crate::stats::median;
 use ringlink_netlink::message::Messages;
 use ringlink_netlink::request::exchange;
 use ringlink_netlink::route::{AF_INET, Route, dump_request};
 use ringlink_netlink::socket::{NETLINK_ROUTE, NetlinkSocket};
 use ringlink_netlink::{NetlinkLink, NetlinkOptions};
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -27,47 +27,6 @@ pub struct DumpFigures {
     pub vs_plain: f64,
     /// Median over runs of ringlink / `ip` within the run.
     pub vs_ip: f64,
-}
-
-/// A network namespace, deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let status = Command::new("ip")
-        .args(args)
-        .status()
-        .map_err(|e| format!("running ip: {e}"))?;
-    match status.success() {
-        true => Ok(()),
-        false => Err(format!("ip {} failed", args.join(" "))),
-    }
-}
-
-/// Runs `f` on a thread that entered namespace `name`.
-fn inside<T: Send>(name: &str, f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let ns =
-                std::fs::File::open(format!("/var/run/netns/{name}")).map_err(|e| e.to_string())?;
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&ns),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .map_err(|e| format!("entering the namespace: {e}"))?;
-            f()
-        })
-        .join()
-        .map_err(|_| "the dump thread panicked".to_string())?
-    })
 }
 
 /// Dumps through the ring, parsing every route; returns (routes, mode).
@@ -110,13 +69,6 @@ pub fn route_dump(
     runs: usize,
     progress: &mut dyn FnMut(&str),
 ) -> Result<DumpFigures, String> {
-    let name = format!("ringlink-bench-{}", std::process::id());
-    let _ = Command::new("ip")
-        .args(["netns", "del", &name])
-        .stderr(Stdio::null())
-        .status();
-    ip(&["netns", "add", &name])?;
-    let ns = Netns(name);
     let mut setup = String::from(
         "link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n",
     );
@@ -128,20 +80,7 @@ pub fn route_dump(
             i % 250 + 1
         );
     }
-    let mut batch = Command::new("ip")
-        .args(["-n", &ns.0, "-batch", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    batch
-        .stdin
-        .take()
-        .ok_or("no stdin")?
-        .write_all(setup.as_bytes())
-        .map_err(|e| e.to_string())?;
-    if !batch.wait().map_err(|e| e.to_string())?.success() {
-        return Err("adding the routes failed".into());
-    }
+    let ns = Netns::create("ringlink-bench", &setup)?;
     let (mut ours, mut plain, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     let mut mode = String::new();
     let mut total = 0;
@@ -152,7 +91,7 @@ pub fn route_dump(
         // Which of the two goes first alternates between runs.
         let mut ringlink = || -> Result<(), String> {
             let t = Instant::now();
-            (total, mode) = inside(&ns.0, ringlink_dump)?;
+            (total, mode) = ns.inside(ringlink_dump)?;
             ours.push(total as f64 / t.elapsed().as_secs_f64());
             Ok(())
         };
@@ -160,14 +99,14 @@ pub fn route_dump(
             ringlink()?;
         }
         let t = Instant::now();
-        let n = inside(&ns.0, plain_dump)?;
+        let n = ns.inside(plain_dump)?;
         plain.push(n as f64 / t.elapsed().as_secs_f64());
         if run % 2 == 0 {
             ringlink()?;
         }
         let t = Instant::now();
         let out = Command::new("ip")
-            .args(["-n", &ns.0, "-j", "-4", "route", "show"])
+            .args(["-n", ns.name(), "-j", "-4", "route", "show"])
             .stdout(Stdio::null())
             .status()
             .map_err(|e| e.to_string())?;
@@ -187,6 +126,6 @@ pub fn route_dump(
 }
 
 /// `a[i] / b[i]` for each run.
-fn paired(a: &[f64], b: &[f64]) -> Vec<f64> {
+pub(crate) fn paired(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(a, b)| a / b).collect()
 }

@@ -254,7 +254,8 @@ fn link_and_address_json_match_ip() {
 
 /// `nfq_accept` on a queue fed by an `iptables-legacy` NFQUEUE rule:
 /// UDP to one port is accepted (batch verdicts), to the port it is told
-/// to drop is dropped; it stops after `--count` packets and reports rates.
+/// to drop is dropped; it stops after `--count` packets and reports rates
+/// and system calls per packet.
 #[test]
 fn nfq_accept_accepts_and_drops_by_port() {
     if !rustix::process::geteuid().is_root() {
@@ -315,10 +316,18 @@ fn nfq_accept_accepts_and_drops_by_port() {
     assert!(out.status.success(), "nfq_accept failed");
     assert_eq!((kept, dropped), (20, 0), "port 9000 accepted, 9001 dropped");
     let report = String::from_utf8(out.stdout).unwrap();
+    let last = report.lines().last().unwrap_or_default();
     assert!(
-        report.contains("packets/s") && report.contains("(40 packets so far)"),
+        last.contains("packets/s") && last.ends_with("(40 packets so far)"),
         "{report}"
     );
+    // Counted as root; every packet took at least one receive.
+    let calls = last
+        .split(" system calls per packet")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert!(calls.is_some_and(|c| c >= 0.5), "{report}");
 }
 
 /// `nl_monitor` prints the link, address and route changes `ip` makes in

@@ -1,13 +1,17 @@
 //! Gives verdicts to the packets an iptables `NFQUEUE` rule queues:
 //! accepts them, or drops UDP packets to one port, with one batch verdict
-//! per run of accepted packets. Prints packets per second and verdict
-//! messages per packet every second (and at the end).
+//! per run of accepted packets. Prints packets per second, verdict
+//! messages per packet and system calls per packet every second (and at
+//! the end). The system calls are this program's, all of them, counted by
+//! the kernel (the `raw_syscalls:sys_enter` tracepoint, through the bench
+//! harness's counter; needs root, else they are shown as n/a).
 //!
 //! ```text
 //! iptables-legacy -A INPUT -p udp -j NFQUEUE --queue-num 0
 //! cargo run --release -p ringlink-examples --bin nfq_accept -- --queue 0 [--drop-port 53] [--count N]
 //! ```
 
+use ringlink_benches::syscalls::SyscallCounter;
 use ringlink_core::{FrameReceiver, FrameSender, LinkError};
 use ringlink_netlink::message::Messages;
 use ringlink_netlink::nfqueue::{self, FLAG_FAIL_OPEN, FLAG_GSO, Packet, Target, Verdict};
@@ -98,6 +102,11 @@ fn run() -> Result<(), String> {
         exchange(&mut link, seq, build, |_| Ok(()))
             .map_err(|e| format!("setting up queue {q} (is another program bound to it?): {e}"))?;
     }
+    // Counts from here on: the calls made for packets, not for the setup.
+    let mut syscalls = SyscallCounter::start(0)
+        .inspect_err(|e| eprintln!("system calls not counted: {e}"))
+        .ok();
+    let mut counted = 0;
     eprintln!("queue {q}: bound; waiting for packets");
     let (mut packets, mut verdicts, mut total) = (0u64, 0u64, 0u64);
     let mut since = Instant::now();
@@ -144,10 +153,23 @@ fn run() -> Result<(), String> {
         }
         if since.elapsed() >= Duration::from_secs(1) || options.count.is_some_and(|n| total >= n) {
             let secs = since.elapsed().as_secs_f64();
+            let per_packet = |n: u64| n as f64 / packets.max(1) as f64;
+            // n/a when not countable, or when no packet came (idle calls).
+            let calls = match syscalls.as_mut().map(SyscallCounter::read).transpose()? {
+                Some(now) if packets > 0 => format!(
+                    "{:.3}",
+                    per_packet(now - std::mem::replace(&mut counted, now))
+                ),
+                Some(now) => {
+                    counted = now;
+                    "n/a".into()
+                }
+                None => "n/a".into(),
+            };
             println!(
-                "{:.0} packets/s, {:.3} verdict messages per packet ({total} packets so far)",
+                "{:.0} packets/s, {:.3} verdict messages and {calls} system calls per packet ({total} packets so far)",
                 packets as f64 / secs,
-                verdicts as f64 / packets.max(1) as f64
+                per_packet(verdicts)
             );
             (packets, verdicts, since) = (0, 0, Instant::now());
         }
