@@ -81,6 +81,17 @@ pub enum RingError {
         /// What the frame holds.
         capacity: usize,
     },
+    /// A headroom that leaves no payload.
+    #[error("a headroom of {headroom} bytes leaves no payload in a {area}-byte frame data area")]
+    Headroom {
+        /// Headroom asked for.
+        headroom: usize,
+        /// Bytes after each frame header.
+        area: usize,
+    },
+    /// [`crate::Producer::publish_lent`] with no frame lent.
+    #[error("no frame is lent out: lend one before publishing it")]
+    NothingLent,
     /// A deferred handle was given to a consumer that does not own it.
     #[error("deferred frame {0} does not belong to this consumer or was already released")]
     ForeignHandle(u32),

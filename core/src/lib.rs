@@ -61,6 +61,6 @@ pub use error::{Corruption, LinkError, RingError};
 pub use frame::{FrameHeader, FrameMeta, HDRLEN, Status};
 pub use geometry::{Geometry, GeometryError, page_size};
 pub use memory::{HeapMemory, Memory};
-pub use producer::{Producer, WriteGuard};
+pub use producer::{LentFrame, Producer, WriteGuard};
 pub use ring::Ring;
 pub use wait::{Doorbell, DoorbellWords, Notifier, SpinPolicy, wait_until};

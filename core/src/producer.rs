@@ -35,6 +35,9 @@ pub struct Producer<M> {
     /// Absolute position of `head`: frames passed (filled or skipped) since
     /// the start. The consumer counts the same way.
     abs: u64,
+    /// Frames lent out ([`Producer::lend`]): the `lent` frames from the
+    /// head on, RESERVED, published oldest first.
+    lent: u32,
 }
 
 impl<M: Memory> Producer<M> {
@@ -45,6 +48,7 @@ impl<M: Memory> Producer<M> {
             head: 0,
             full: false,
             abs: 0,
+            lent: 0,
         }
     }
 
@@ -194,6 +198,82 @@ impl<M: Memory> Producer<M> {
         }
     }
 
+    /// Lends the next frame to a filler outside this producer (the kernel
+    /// through io_uring, a batch receive): the frame after those already
+    /// lent, marked RESERVED, its data area (headroom and payload) handed
+    /// out as a raw [`LentFrame`]. Lent frames are published oldest first
+    /// with [`Producer::publish_lent`]; they stay lent until then.
+    ///
+    /// `Ok(None)` when the next frame is not free (the ring is full, or a
+    /// SKIP frame lies beyond the lent ones: it is stepped over once they
+    /// are published). A producer either lends or reserves: while frames
+    /// are lent, [`Producer::reserve`] finds the ring full.
+    pub fn lend(&mut self) -> Result<Option<LentFrame>, RingError> {
+        let frames = self.ring.frame_nr();
+        let frame = match self.lent {
+            // Nothing lent: the head, reached as a reservation reaches it
+            // (stepping over SKIP frames, spotting corruption).
+            0 => match self.reserve()? {
+                Some(guard) => {
+                    let frame = guard.frame;
+                    std::mem::forget(guard);
+                    frame
+                }
+                None => return Ok(None),
+            },
+            n if n >= frames => return Ok(None),
+            n => {
+                let index = (self.head + n) % frames;
+                let frame = self.ring.frame(index);
+                // Acquire: the consumer's reads of the old payload happen
+                // before the filler's writes.
+                let raw = frame.status().load(Acquire);
+                match Status::from_raw(raw) {
+                    Some(Status::Unused) => frame,
+                    Some(_) => return Ok(None),
+                    None => {
+                        return Err(RingError::Corrupt {
+                            frame: index,
+                            kind: Corruption::UnknownStatus(raw),
+                        });
+                    }
+                }
+            }
+        };
+        // RESERVED: the frame is neither free nor data until published.
+        frame.status().store(Status::Reserved.raw(), Relaxed);
+        let index = (self.head + self.lent) % frames;
+        self.lent += 1;
+        Ok(Some(LentFrame {
+            index,
+            data: frame.data(),
+            len: self.ring.headroom() + frame.capacity(),
+        }))
+    }
+
+    /// Frames lent and not yet published.
+    pub fn lent(&self) -> u32 {
+        self.lent
+    }
+
+    /// Publishes the oldest lent frame (VALID) with a payload of `len`
+    /// bytes, which starts after the ring's headroom, and `meta`. A `len`
+    /// past the payload area is refused and the frame published empty.
+    pub fn publish_lent(&mut self, len: usize, meta: FrameMeta) -> Result<(), RingError> {
+        if self.lent == 0 {
+            return Err(RingError::NothingLent);
+        }
+        let frame = self.ring.frame(self.head);
+        self.lent -= 1;
+        let capacity = frame.capacity();
+        if len > capacity {
+            self.publish(frame, Status::Valid, 0, meta);
+            return Err(RingError::TooLong { len, capacity });
+        }
+        self.publish(frame, Status::Valid, len as u32, meta);
+        Ok(())
+    }
+
     /// Publishes the head frame with `status` and `len` and moves on.
     fn publish(&mut self, frame: Frame, status: Status, len: u32, meta: FrameMeta) {
         frame.word(offset::LEN).store(len, Relaxed);
@@ -205,6 +285,35 @@ impl<M: Memory> Producer<M> {
         frame.status().store(status.raw(), Release);
         self.head = self.ring.next_index(self.head);
         self.abs += 1;
+    }
+}
+
+/// A frame lent out by [`Producer::lend`]: where its data area is, for a
+/// filler that writes through raw pointers (a system call, the kernel).
+/// The pointer stays valid while the ring's memory lives; the frame is the
+/// filler's until the producer publishes it.
+#[derive(Clone, Copy, Debug)]
+pub struct LentFrame {
+    /// Index of the frame in the ring.
+    pub index: u32,
+    data: *mut u8,
+    len: usize,
+}
+
+impl LentFrame {
+    /// Start of the data area: the ring's headroom, then the payload.
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.data
+    }
+
+    /// Bytes of the data area (headroom and payload).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the data area is empty (never, for a valid ring).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 

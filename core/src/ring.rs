@@ -23,8 +23,11 @@ pub struct Ring<M> {
     contiguous: bool,
     /// Where the producer announces how far it stepped over SKIP frames.
     skip_cursor: Option<NonNull<AtomicU64>>,
-    /// Payload bytes per frame.
+    /// Payload bytes per frame (after the headroom).
     capacity: usize,
+    /// Bytes between the frame header and the payload (see
+    /// [`Ring::with_headroom`]).
+    headroom: usize,
 }
 
 // SAFETY: the ring only holds the region (which is Send/Sync if M is) and a
@@ -65,7 +68,25 @@ impl<M: Memory> Ring<M> {
             contiguous: per_block * geometry.frame_size == geometry.block_size,
             skip_cursor: None,
             capacity: geometry.payload_capacity(),
+            headroom: 0,
         })
+    }
+
+    /// Leaves `headroom` bytes between each frame's header and its payload,
+    /// for a filler that writes its own header in front of the message
+    /// (io_uring's `recvmsg` result header, say): lent frames
+    /// ([`crate::Producer::lend`]) hand out the headroom and payload
+    /// together, every other view starts at the payload. Not part of the
+    /// shared layout: both sides must place their rings with the same
+    /// headroom. Refused when no payload byte would be left.
+    pub fn with_headroom(mut self, headroom: usize) -> Result<Ring<M>, RingError> {
+        let area = self.geometry.payload_capacity();
+        if headroom >= area {
+            return Err(RingError::Headroom { headroom, area });
+        }
+        self.headroom = headroom;
+        self.capacity = area - headroom;
+        Ok(self)
     }
 
     /// Places the ring's skip cursor, a 64-bit word outside the frames, at
@@ -118,6 +139,11 @@ impl<M> Ring<M> {
         self.capacity
     }
 
+    /// Bytes between each frame's header and its payload.
+    pub fn headroom(&self) -> usize {
+        self.headroom
+    }
+
     /// The index after `index`, wrapping.
     #[inline]
     pub(crate) fn next_index(&self, index: u32) -> u32 {
@@ -143,6 +169,7 @@ impl<M> Ring<M> {
         Frame {
             // In bounds: offset + frame_size <= ring_size, checked at construction.
             ptr: self.base.as_ptr().wrapping_add(offset),
+            payload_at: HDRLEN + self.headroom,
             capacity: self.capacity,
         }
     }
@@ -206,6 +233,8 @@ impl RawHeader<'_> {
 #[derive(Clone, Copy)]
 pub(crate) struct Frame {
     ptr: *mut u8,
+    /// Offset of the payload: the header and the ring's headroom before it.
+    payload_at: usize,
     capacity: usize,
 }
 
@@ -228,9 +257,15 @@ impl Frame {
         self.word(offset::STATUS)
     }
 
-    /// Payload area: `capacity` bytes after the header.
+    /// Payload area: `capacity` bytes after the header and headroom.
     #[inline]
     pub(crate) fn payload(&self) -> *mut u8 {
+        self.ptr.wrapping_add(self.payload_at)
+    }
+
+    /// Data area: the headroom and the payload, everything after the header.
+    #[inline]
+    pub(crate) fn data(&self) -> *mut u8 {
         self.ptr.wrapping_add(HDRLEN)
     }
 

@@ -3,8 +3,11 @@
 //! once, in commit order, with its bytes; deferred frames keep their bytes;
 //! no frame leaks.
 
+mod common;
+
+use common::ring_ends;
 use proptest::prelude::*;
-use ringlink_core::{Consumer, Deferred, Geometry, HeapMemory, Producer, Ring};
+use ringlink_core::{Consumer, Deferred, HeapMemory, Producer};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -49,19 +52,8 @@ struct Rig {
 }
 
 fn rig(frames: u32) -> Rig {
-    let g = Geometry::exact(40, frames).unwrap();
-    let mem = Arc::new(HeapMemory::new(g.ring_size() + 64));
-    let ring = || {
-        Ring::new(mem.clone(), 0, g)
-            .unwrap()
-            .with_skip_cursor(g.ring_size())
-            .unwrap()
-    };
-    Rig {
-        tx: Producer::new(ring()),
-        rx: Consumer::new(ring()),
-        frames,
-    }
+    let (tx, rx) = ring_ends(frames, 0);
+    Rig { tx, rx, frames }
 }
 
 /// Takes the next message if there is one: (seq, bytes, handle if deferred).

@@ -6,17 +6,21 @@
 //! (`NETLINK_RX_RING`, Linux 3.10–4.5), io_uring, and plain copies. The mode
 //! is chosen by probing, never by kernel version, can be forced by the
 //! caller or by `RINGLINK_NETLINK_MODE=mapped|uring|copy`, and is reported.
-//! This build runs the copy mode; it says so, and why, in [`ModeReport`].
+//! The mapped mode cannot run on Linux 4.6 and later, which refuse the
+//! rings; the report ([`ModeReport`]) says which mode runs and why.
 
-use crate::socket::NetlinkSocket;
+use crate::mapping::Mapping;
+use crate::socket::{NetlinkSocket, RECV_BATCH_MAX, Received};
+use crate::uring::UringFeed;
 use ringlink_core::{
-    Consumer, FrameMeta, FrameReceiver, FrameSender, Geometry, HeapMemory, LinkError, Message,
-    Producer, Ring, WriteGuard,
+    Consumer, FrameReceiver, FrameSender, Geometry, LentFrame, LinkError, Message, Producer, Ring,
+    WriteGuard,
 };
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::collections::VecDeque;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -31,7 +35,7 @@ pub enum Mode {
     Mapped,
     /// io_uring multishot receive into the frames.
     Uring,
-    /// Receives copied into the frames.
+    /// Receives copied into the frames (`recvmmsg`).
     Copy,
 }
 
@@ -103,6 +107,10 @@ pub struct NetlinkOptions {
     /// Socket receive buffer to ask for; `None` for the default (8 MiB,
     /// forced when allowed). Small buffers overrun under event floods.
     pub receive_buffer: Option<usize>,
+    /// Copy mode: datagrams moved into the ring per `recvmmsg` (at most
+    /// 32). Few keep large datagrams in cache until read (dumps: 2); more
+    /// save system calls on small ones (queued packets: 16).
+    pub receive_batch: usize,
 }
 
 impl Default for NetlinkOptions {
@@ -115,37 +123,50 @@ impl Default for NetlinkOptions {
             mode: None,
             groups: Vec::new(),
             receive_buffer: None,
+            receive_batch: 2,
         }
     }
 }
 
-/// Datagrams moved into the ring per fill: few enough that they are still
-/// in cache when read (a 2 MiB ring filled at once is not).
-const FILL_MAX: usize = 2;
+/// What fills the receive ring: the kernel's role in mapped mode.
+enum Feed {
+    /// `recvmmsg` into lent frames, oldest first.
+    Copy(VecDeque<LentFrame>),
+    /// io_uring receives into lent frames.
+    Uring(Box<UringFeed>),
+}
 
 /// A netlink socket with a receive ring and a transmit ring.
 pub struct NetlinkLink {
+    /// First, so it is dropped first: the kernel may write into the receive
+    /// frames until it is gone.
+    feed: Feed,
     socket: NetlinkSocket,
     report: ModeReport,
-    /// Fills the receive ring (the kernel's role in mapped mode).
-    rx_fill: Producer<Arc<HeapMemory>>,
-    rx: Consumer<Arc<HeapMemory>>,
-    tx: Producer<Arc<HeapMemory>>,
+    /// Fills the receive ring.
+    rx_fill: Producer<Arc<Mapping>>,
+    rx: Consumer<Arc<Mapping>>,
+    tx: Producer<Arc<Mapping>>,
     /// Drains the transmit ring into `sendmsg` (the kernel's role).
-    tx_drain: Consumer<Arc<HeapMemory>>,
+    tx_drain: Consumer<Arc<Mapping>>,
+    /// Datagrams per `recvmmsg` in copy mode.
+    receive_batch: usize,
 }
 
 /// The two ends of one in-process ring.
-type RingEnds = (Producer<Arc<HeapMemory>>, Consumer<Arc<HeapMemory>>);
+type RingEnds = (Producer<Arc<Mapping>>, Consumer<Arc<Mapping>>);
 
-/// A ring pair over fresh heap memory: a producer and a consumer of it.
-fn ring(frames: u32, frame_message: usize) -> Result<RingEnds, ModeError> {
+/// A ring pair over a fresh anonymous mapping, each frame holding
+/// `headroom` bytes before a payload of `frame_message` bytes.
+fn ring(frames: u32, frame_message: usize, headroom: usize) -> Result<RingEnds, ModeError> {
     let setup = |e: &dyn std::fmt::Display| ModeError::Setup(e.to_string());
-    let geometry = Geometry::for_messages(frame_message, frames).map_err(|e| setup(&e))?;
-    let mem = Arc::new(HeapMemory::new(geometry.ring_size() + 64));
+    let geometry =
+        Geometry::for_messages(frame_message + headroom, frames).map_err(|e| setup(&e))?;
+    let mem = Arc::new(Mapping::anonymous(geometry.ring_size() + 64).map_err(|e| setup(&e))?);
     let make = || {
         Ring::new(mem.clone(), 0, geometry)
             .and_then(|r| r.with_skip_cursor(geometry.ring_size()))
+            .and_then(|r| r.with_headroom(headroom))
             .map_err(|e| setup(&e))
     };
     Ok((Producer::new(make()?), Consumer::new(make()?)))
@@ -171,17 +192,38 @@ impl NetlinkLink {
             Ok(text) => Some((text.parse::<Mode>()?, "environment")),
             Err(_) => options.mode.map(|m| (m, "caller")),
         };
-        let report = choose(&socket, requested)?;
-        let (rx_fill, rx) = ring(options.rx_frames, options.frame_message)?;
-        let (tx, tx_drain) = ring(options.tx_frames, options.frame_message)?;
-        Ok(NetlinkLink {
+        let mapped = crate::mapped::probe(socket.as_fd()).map_err(|e| e.to_string());
+        let uring = match requested {
+            Some((Mode::Mapped | Mode::Copy, _)) => {
+                Err("not probed: another mode was asked for".into())
+            }
+            _ => UringFeed::new(&socket, options.rx_frames)
+                .map_err(|e| format!("io_uring refused: {e}")),
+        };
+        let report = choose(
+            &mapped,
+            uring.as_ref().map(drop).map_err(Clone::clone),
+            requested,
+        )?;
+        let (feed, headroom) = match (report.mode, uring) {
+            (Mode::Uring, Ok(uring)) => (Feed::Uring(Box::new(uring)), crate::uring::HEADROOM),
+            _ => (Feed::Copy(VecDeque::new()), 0),
+        };
+        let (rx_fill, rx) = ring(options.rx_frames, options.frame_message, headroom)?;
+        let (tx, tx_drain) = ring(options.tx_frames, options.frame_message, 0)?;
+        let mut link = NetlinkLink {
+            feed,
             socket,
             report,
             rx_fill,
             rx,
             tx,
             tx_drain,
-        })
+            receive_batch: options.receive_batch.clamp(1, RECV_BATCH_MAX),
+        };
+        // Lends the receive frames to the kernel in uring mode.
+        link.fill().map_err(|e| ModeError::Setup(e.to_string()))?;
+        Ok(link)
     }
 
     /// Sets the socket's receive buffer (forced when allowed), e.g. larger
@@ -200,31 +242,15 @@ impl NetlinkLink {
         self.socket.port()
     }
 
-    /// Moves up to [`FILL_MAX`] queued datagrams from the socket into free
-    /// receive frames, without blocking; returns how many.
+    /// Moves queued datagrams into free receive frames, without blocking;
+    /// returns how many.
     fn fill(&mut self) -> Result<usize, LinkError> {
-        let mut filled = 0;
-        while filled < FILL_MAX {
-            let Some(mut frame) = self.rx_fill.reserve()? else {
-                break;
-            };
-            match self.socket.try_recv(frame.buf()) {
-                Ok(Some(len)) => {
-                    frame.set_meta(FrameMeta::default());
-                    frame.commit(len)?;
-                    filled += 1;
-                }
-                Ok(None) => {
-                    frame.cancel();
-                    break;
-                }
-                Err(e) => {
-                    frame.cancel();
-                    return Err(e);
-                }
+        match &mut self.feed {
+            Feed::Uring(uring) => uring.fill(&self.socket, &mut self.rx_fill),
+            Feed::Copy(lent) => {
+                copy_fill(&self.socket, &mut self.rx_fill, lent, self.receive_batch)
             }
         }
-        Ok(filled)
     }
 
     /// Waits for the socket to have `events`, up to `timeout`.
@@ -242,13 +268,45 @@ impl NetlinkLink {
     }
 }
 
+/// Copy mode: lends free frames up to `batch`, receives into them with one
+/// `recvmmsg`, and publishes what arrived.
+fn copy_fill(
+    socket: &NetlinkSocket,
+    rx: &mut Producer<Arc<Mapping>>,
+    lent: &mut VecDeque<LentFrame>,
+    batch: usize,
+) -> Result<usize, LinkError> {
+    while lent.len() < batch {
+        match rx.lend()? {
+            Some(frame) => lent.push_back(frame),
+            None => break,
+        }
+    }
+    let mut bufs: [IoSliceMut<'_>; RECV_BATCH_MAX] =
+        std::array::from_fn(|_| IoSliceMut::new(&mut []));
+    for (buf, frame) in bufs.iter_mut().zip(lent.iter()) {
+        // SAFETY: a lent frame's data area is this side's until published
+        // (see `LentFrame`), nothing else reads or writes it meanwhile, and
+        // lent frames are distinct; the slices die with this call.
+        *buf = IoSliceMut::new(unsafe {
+            std::slice::from_raw_parts_mut(frame.as_mut_ptr(), frame.len())
+        });
+    }
+    let mut got = [Received::default(); RECV_BATCH_MAX];
+    let n = socket.try_recv_batch(&mut bufs[..lent.len()], &mut got)?;
+    for received in &got[..n] {
+        lent.pop_front();
+        rx.publish_lent(received.len, received.meta)?;
+    }
+    Ok(n)
+}
+
 /// Picks the mode: the requested one if it can run, else the best.
 fn choose(
-    socket: &NetlinkSocket,
+    mapped: &Result<(), String>,
+    uring: Result<(), String>,
     requested: Option<(Mode, &'static str)>,
 ) -> Result<ModeReport, ModeError> {
-    let mapped = probe_mapped(socket);
-    let uring = Err("the io_uring mode is not built yet".to_string());
     let why = |r: &Result<(), String>| r.clone().err().unwrap_or_else(|| "available".into());
     if let Some((mode, by)) = requested {
         let verdict = match mode {
@@ -267,44 +325,20 @@ fn choose(
         };
     }
     Ok(ModeReport {
-        mode: Mode::Copy,
+        mode: match uring {
+            Ok(()) => Mode::Uring,
+            Err(_) => Mode::Copy,
+        },
         reasons: vec![
-            format!("mapped: {}", why(&mapped)),
+            format!("mapped: {}", why(mapped)),
             format!("uring: {}", why(&uring)),
             "copy: always available".into(),
         ],
     })
 }
 
-/// Asks the kernel for a receive ring (`setsockopt(SOL_NETLINK,
-/// NETLINK_RX_RING)`): Linux 4.6 and later answer ENOPROTOOPT.
-fn probe_mapped(socket: &NetlinkSocket) -> Result<(), String> {
-    let geometry = Geometry::for_messages(16 << 10, 16).map_err(|e| e.to_string())?;
-    // SAFETY: a valid descriptor, a pointer to a live nl_mmap_req
-    // (`Geometry` is byte-exact with it) and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            ringlink_core::frame::SOL_NETLINK,
-            ringlink_core::frame::NETLINK_RX_RING,
-            (&geometry as *const Geometry).cast(),
-            std::mem::size_of::<Geometry>() as libc::socklen_t,
-        )
-    };
-    match rc {
-        0 => Ok(()),
-        _ => {
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::ENOPROTOOPT) => Err("NETLINK_RX_RING refused with ENOPROTOOPT (kernel-mapped rings were removed in Linux 4.6)".into()),
-                _ => Err(format!("NETLINK_RX_RING refused: {err}")),
-            }
-        }
-    }
-}
-
 impl FrameSender for NetlinkLink {
-    type Memory = Arc<HeapMemory>;
+    type Memory = Arc<Mapping>;
 
     fn reserve(&mut self) -> Result<Option<WriteGuard<'_, Self::Memory>>, LinkError> {
         Ok(self.tx.reserve()?)
@@ -360,7 +394,7 @@ impl FrameSender for NetlinkLink {
 }
 
 impl FrameReceiver for NetlinkLink {
-    type Memory = Arc<HeapMemory>;
+    type Memory = Arc<Mapping>;
 
     fn next(&mut self) -> Result<Option<Message<'_, Self::Memory>>, LinkError> {
         if !self.rx.poll()? {
@@ -381,11 +415,23 @@ impl FrameReceiver for NetlinkLink {
         if self.rx.has_pending() {
             return Ok(true);
         }
-        self.wait_for(PollFlags::IN, timeout)
+        // In uring mode: frames the kernel filled, or a receive to re-arm.
+        if matches!(self.feed, Feed::Uring(_)) && self.fill()? > 0 {
+            return Ok(true);
+        }
+        match &mut self.feed {
+            Feed::Uring(uring) => uring.wait(timeout),
+            Feed::Copy(_) => self.wait_for(PollFlags::IN, timeout),
+        }
     }
 
+    /// The socket in copy mode; the io_uring instance in uring mode (it
+    /// polls readable when received datagrams are waiting).
     fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.socket.as_fd())
+        match &self.feed {
+            Feed::Uring(uring) => Some(uring.fd()),
+            Feed::Copy(_) => Some(self.socket.as_fd()),
+        }
     }
 
     fn consumer(&self) -> &Consumer<Self::Memory> {

@@ -163,7 +163,7 @@ impl From<MappedError> for LinkError {
 fn meaning(step: Step, errno: Option<i32>) -> &'static str {
     match (step, errno) {
         (Step::SetRing(_), Some(libc::ENOPROTOOPT)) => {
-            "kernel-mapped rings were removed in Linux 4.6 (and are absent from kernels built without CONFIG_NETLINK_MMAP); use the uring or copy mode"
+            "ENOPROTOOPT: kernel-mapped rings were removed in Linux 4.6 (and are absent from kernels built without CONFIG_NETLINK_MMAP); use the uring or copy mode"
         }
         (Step::SetRing(_), Some(libc::EPERM)) => {
             "kernel-mapped rings need CAP_NET_ADMIN; grant it or use the uring or copy mode"

@@ -1,9 +1,11 @@
 //! A plain AF_NETLINK socket with the defaults users expect: extended acks,
 //! strict checking, capped acks, and a large receive buffer.
 
+use crate::meta::CONTROL_LEN;
+use ringlink_core::{FrameMeta, LinkError};
 use rustix::net::netlink::SocketAddrNetlink;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// `SOL_NETLINK`.
@@ -60,6 +62,10 @@ impl NetlinkSocket {
         for option in [NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_CAP_ACK] {
             set_int(fd.as_fd(), SOL_NETLINK, option, 1)?;
         }
+        // The group and the sender's credentials come with every datagram,
+        // to fill the frame headers.
+        set_int(fd.as_fd(), SOL_NETLINK, crate::meta::NETLINK_PKTINFO, 1)?;
+        rustix::net::sockopt::set_socket_passcred(&fd, true)?;
         let forced = rustix::net::sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_ok();
         if !forced {
             rustix::net::sockopt::set_socket_recv_buffer_size(&fd, RCVBUF)?;
@@ -170,26 +176,94 @@ impl NetlinkSocket {
     }
 
     /// Receives one datagram into `buf` without blocking: `Ok(None)` when
-    /// none is queued. An overrun (the kernel dropped messages because the
-    /// receive buffer was full) is an error that says how to recover.
-    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>, ringlink_core::LinkError> {
-        let flags = rustix::net::RecvFlags::TRUNC | rustix::net::RecvFlags::DONTWAIT;
-        match rustix::net::recv(&self.fd, &mut *buf, flags) {
-            Ok((_, len)) if len > buf.len() => Err(ringlink_core::LinkError::Protocol(format!(
-                "a {len}-byte datagram did not fit a {}-byte frame and was cut; use larger frames",
-                buf.len()
-            ))),
-            Ok((_, len)) => Ok(Some(len)),
-            Err(rustix::io::Errno::AGAIN) => Ok(None),
-            Err(rustix::io::Errno::NOBUFS) => Err(ringlink_core::LinkError::io(
-                "receive buffer overrun: the kernel dropped messages; resync with a fresh dump",
-                rustix::io::Errno::NOBUFS,
-            )),
-            Err(e) => Err(ringlink_core::LinkError::io(
-                "receiving from the netlink socket",
-                e,
-            )),
+    /// none is queued. An overrun is an error that says how to recover; a
+    /// datagram longer than `buf` is an error too.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>, LinkError> {
+        let mut got = [Received::default()];
+        let n = self.try_recv_batch(&mut [IoSliceMut::new(buf)], &mut got)?;
+        Ok((n == 1).then_some(got[0].len))
+    }
+
+    /// Receives up to `bufs.len()` (at most [`RECV_BATCH_MAX`]) queued
+    /// datagrams with one `recvmmsg`, without blocking: datagram `i` into
+    /// `bufs[i]`, its length and metadata into `got[i]`. Returns how many
+    /// arrived, 0 when none is queued. An overrun (the kernel dropped
+    /// messages because the receive buffer was full) is an error that says
+    /// how to recover; a datagram longer than its buffer is an error too.
+    pub fn try_recv_batch(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        got: &mut [Received],
+    ) -> Result<usize, LinkError> {
+        let n = bufs.len().min(got.len()).min(RECV_BATCH_MAX);
+        let mut control = [[0u8; crate::meta::CONTROL_LEN]; RECV_BATCH_MAX];
+        // SAFETY: an all-zero mmsghdr is a valid (empty) value.
+        let mut msgs: [libc::mmsghdr; RECV_BATCH_MAX] = unsafe { std::mem::zeroed() };
+        for ((msg, buf), control) in msgs.iter_mut().zip(bufs.iter_mut()).zip(&mut control) {
+            // IoSliceMut is ABI-compatible with iovec (std guarantees it).
+            msg.msg_hdr.msg_iov = (buf as *mut IoSliceMut<'_>).cast();
+            msg.msg_hdr.msg_iovlen = 1;
+            msg.msg_hdr.msg_control = control.as_mut_ptr().cast();
+            msg.msg_hdr.msg_controllen = control.len() as _;
         }
+        // SAFETY: a valid descriptor; `n` headers, each pointing at one live
+        // iovec (a buffer borrowed mutably for this call) and a live control
+        // buffer of the length given; no address is asked for.
+        let rc = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc < 0 {
+            return match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EAGAIN) => Ok(0),
+                code => Err(receive_error(code.unwrap_or(0))),
+            };
+        }
+        for (i, msg) in msgs.iter().take(rc as usize).enumerate() {
+            if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                return Err(LinkError::Protocol(format!(
+                    "a datagram did not fit a {}-byte frame and was cut; use larger frames",
+                    bufs[i].len()
+                )));
+            }
+            let control = &control[i][..msg.msg_hdr.msg_controllen.min(CONTROL_LEN)];
+            got[i] = Received {
+                len: msg.msg_len as usize,
+                meta: crate::meta::from_control(control),
+            };
+        }
+        Ok(rc as usize)
+    }
+}
+
+/// Most datagrams one [`NetlinkSocket::try_recv_batch`] receives.
+pub const RECV_BATCH_MAX: usize = 32;
+
+/// What one datagram of a batch receive brought.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Received {
+    /// Its length.
+    pub len: usize,
+    /// Its group and sender credentials.
+    pub meta: FrameMeta,
+}
+
+/// A failed receive as a link error; an overrun says how to recover.
+pub(crate) fn receive_error(code: i32) -> LinkError {
+    match code {
+        libc::ENOBUFS => LinkError::io(
+            "receive buffer overrun: the kernel dropped messages; resync with a fresh dump",
+            io::Error::from_raw_os_error(code),
+        ),
+        _ => LinkError::io(
+            "receiving from the netlink socket",
+            io::Error::from_raw_os_error(code),
+        ),
     }
 }
 

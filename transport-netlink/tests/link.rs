@@ -52,15 +52,25 @@ fn names_in(datagram: &[u8], seq: u32) -> (Vec<String>, bool) {
 }
 
 #[test]
-fn this_kernel_runs_copy_mode_and_says_why() {
+fn this_kernel_runs_uring_mode_and_says_why() {
     let link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
     let report = link.mode();
-    assert_eq!(report.mode, Mode::Copy);
+    assert_eq!(report.mode, Mode::Uring, "{report}");
     let text = report.to_string();
     assert!(
         text.contains("ENOPROTOOPT"),
         "the mapped probe's refusal is reported: {text}"
     );
+    assert!(text.contains("uring: available"), "{text}");
+}
+
+#[test]
+fn the_mapped_probe_leaves_the_socket_usable_in_copy_mode() {
+    let mut link = open_in(Mode::Copy);
+    request_links(&mut link, 7, Some(1));
+    link.flush().unwrap();
+    let msg = link.recv(PATIENCE).unwrap();
+    assert_eq!(names_in(&msg, 7).0, vec!["lo".to_string()]);
 }
 
 #[test]
@@ -84,9 +94,25 @@ fn asking_for_an_unavailable_mode_says_why() {
     assert_eq!("copy".parse::<Mode>().unwrap(), Mode::Copy);
 }
 
+/// A link in `mode`, one of the modes this kernel runs.
+fn open_in(mode: Mode) -> NetlinkLink {
+    let options = NetlinkOptions {
+        mode: Some(mode),
+        ..NetlinkOptions::default()
+    };
+    let link = NetlinkLink::open(&options).unwrap();
+    assert_eq!(link.mode().mode, mode);
+    link
+}
+
 #[test]
 fn a_link_dump_arrives_through_the_receive_ring() {
-    let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
+    for mode in [Mode::Uring, Mode::Copy] {
+        link_dump_arrives(open_in(mode));
+    }
+}
+
+fn link_dump_arrives(mut link: NetlinkLink) {
     request_links(&mut link, 1, None);
     link.flush().unwrap();
     let mut names = Vec::new();
@@ -103,7 +129,12 @@ fn a_link_dump_arrives_through_the_receive_ring() {
 
 #[test]
 fn one_flush_sends_every_committed_request() {
-    let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
+    for mode in [Mode::Uring, Mode::Copy] {
+        one_flush_sends_all(open_in(mode));
+    }
+}
+
+fn one_flush_sends_all(mut link: NetlinkLink) {
     for seq in 1..=5 {
         request_links(&mut link, seq, Some(1)); // ifindex 1 is lo
     }

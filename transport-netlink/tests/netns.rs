@@ -13,7 +13,7 @@ use ringlink_netlink::route::{
     AF_INET, AF_INET6, Route, add_request, delete_request, dump_request,
 };
 use ringlink_netlink::socket::NETLINK_NETFILTER;
-use ringlink_netlink::{NetlinkLink, NetlinkOptions};
+use ringlink_netlink::{Mode, NetlinkLink, NetlinkOptions};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
@@ -25,6 +25,21 @@ const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const IFLA_IFNAME: u16 = 3;
 const RT_TABLE_MAIN: u32 = 254;
+
+/// The modes this kernel runs (kernel-mapped rings were removed in Linux
+/// 4.6): every test that receives runs in each.
+const MODES: [Mode; 2] = [Mode::Uring, Mode::Copy];
+
+/// Options for a link in `mode`, checked to be the mode it then runs in.
+fn open_in(mode: Mode, options: NetlinkOptions) -> NetlinkLink {
+    let link = NetlinkLink::open(&NetlinkOptions {
+        mode: Some(mode),
+        ..options
+    })
+    .unwrap();
+    assert_eq!(link.mode().mode, mode);
+    link
+}
 
 /// A network namespace, deleted on drop.
 struct Netns {
@@ -298,48 +313,51 @@ fn route_dumps_through_the_ring_equal_ip_route_show() {
     };
     assert!(expected_v4.len() > 3000 && expected_v6.len() > 1000);
 
-    let (got_v4, got_v6) = ns.enter(|| {
-        let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
-        let mut names = HashMap::new();
-        let links = dump(&mut link, 1, |buf| {
-            let mut b =
-                MessageBuilder::new(buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1).unwrap();
-            b.push(&[0u8; 16]).unwrap();
-            b.finish()
+    for mode in MODES {
+        let (got_v4, got_v6) = ns.enter(|| {
+            let mut link = open_in(mode, NetlinkOptions::default());
+            let mut names = HashMap::new();
+            let links = dump(&mut link, 1, |buf| {
+                let mut b =
+                    MessageBuilder::new(buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1).unwrap();
+                b.push(&[0u8; 16]).unwrap();
+                b.finish()
+            });
+            for (kind, payload) in &links {
+                assert_eq!(*kind, RTM_NEWLINK);
+                let index = u32::from_ne_bytes(payload[4..8].try_into().unwrap());
+                let (_, attrs) = as_msg(*kind, payload).split(16).unwrap();
+                let name = attrs
+                    .flatten()
+                    .find(|a| a.kind() == IFLA_IFNAME)
+                    .map(|a| a.string());
+                names.insert(index, name.unwrap_or_default());
+            }
+            let mut routes = |family: u8, seq: u32| -> Vec<String> {
+                let mut described: Vec<String> = dump(&mut link, seq, |buf| {
+                    dump_request(buf, family, seq).unwrap()
+                })
+                .iter()
+                .map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).unwrap())
+                .filter(|r| r.table == RT_TABLE_MAIN)
+                .map(|r| describe(&r, &names))
+                .collect();
+                described.sort();
+                described
+            };
+            (routes(AF_INET, 2), routes(AF_INET6, 3))
         });
-        for (kind, payload) in &links {
-            assert_eq!(*kind, RTM_NEWLINK);
-            let index = u32::from_ne_bytes(payload[4..8].try_into().unwrap());
-            let (_, attrs) = as_msg(*kind, payload).split(16).unwrap();
-            let name = attrs
-                .flatten()
-                .find(|a| a.kind() == IFLA_IFNAME)
-                .map(|a| a.string());
-            names.insert(index, name.unwrap_or_default());
-        }
-        let mut routes = |family: u8, seq: u32| -> Vec<String> {
-            let mut described: Vec<String> = dump(&mut link, seq, |buf| {
-                dump_request(buf, family, seq).unwrap()
-            })
-            .iter()
-            .map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).unwrap())
-            .filter(|r| r.table == RT_TABLE_MAIN)
-            .map(|r| describe(&r, &names))
-            .collect();
-            described.sort();
-            described
-        };
-        (routes(AF_INET, 2), routes(AF_INET6, 3))
-    });
-    assert_eq!(got_v4.len(), expected_v4.len());
-    assert_eq!(got_v4, expected_v4);
-    assert_eq!(got_v6, expected_v6);
-    let multipath = |routes: &[String]| routes.iter().filter(|r| !r.ends_with("hops []")).count();
-    assert_eq!(
-        (multipath(&got_v4), multipath(&got_v6)),
-        (30, 30),
-        "multipath routes of both families are there, with their next hops"
-    );
+        assert_eq!(got_v4.len(), expected_v4.len());
+        assert_eq!(got_v4, expected_v4, "{mode:?}");
+        assert_eq!(got_v6, expected_v6, "{mode:?}");
+        let multipath =
+            |routes: &[String]| routes.iter().filter(|r| !r.ends_with("hops []")).count();
+        assert_eq!(
+            (multipath(&got_v4), multipath(&got_v6)),
+            (30, 30),
+            "multipath routes of both families are there, with their next hops ({mode:?})"
+        );
+    }
 }
 
 /// Route and address changes made by `ip` in the namespace arrive, in
@@ -352,15 +370,16 @@ fn a_monitor_sees_route_and_address_changes() {
     }
     const RTM_NEWADDR: u16 = 20;
     const RTM_DELROUTE: u16 = 25;
-    let ns = Netns::create(&format!("ringlink-mon-{}", std::process::id()));
-    ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
-    let events = ns.enter(|| {
+    for mode in MODES {
+        let ns = Netns::create(&format!("ringlink-mon-{mode:?}-{}", std::process::id()));
+        ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
+        let events = ns.enter(|| {
         // RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE
         let options = NetlinkOptions {
             groups: vec![5, 7],
             ..NetlinkOptions::default()
         };
-        let mut link = NetlinkLink::open(&options).unwrap();
+        let mut link = open_in(mode, options);
         let changes = "route add 10.50.0.0/24 via 10.1.0.2\naddr add 10.9.9.9/32 dev veth0\nroute del 10.50.0.0/24\n";
         // `ip` runs in the namespace by name; the monitor's thread is in it.
         let mut child = Command::new("ip").args(["-n", &ns.name, "-batch", "-"]).stdin(Stdio::piped()).spawn().unwrap();
@@ -390,14 +409,16 @@ fn a_monitor_sees_route_and_address_changes() {
         }
         seen
     });
-    assert_eq!(
-        events,
-        [
-            "newroute 10.50.0.0/24",
-            "newaddr family 2 /32",
-            "delroute 10.50.0.0/24"
-        ]
-    );
+        assert_eq!(
+            events,
+            [
+                "newroute 10.50.0.0/24",
+                "newaddr family 2 /32",
+                "delroute 10.50.0.0/24"
+            ],
+            "{mode:?}"
+        );
+    }
 }
 
 /// 10,000 routes added by one flush (many requests per frame, one sendmsg
@@ -474,54 +495,56 @@ fn an_overrun_is_reported_and_a_dump_resyncs() {
         eprintln!("skipped: network namespaces need root");
         return;
     }
-    let ns = Netns::create(&format!("ringlink-overrun-{}", std::process::id()));
-    ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
-    let (overrun, resynced) = ns.enter(|| {
-        let options = NetlinkOptions {
-            groups: vec![7], // RTNLGRP_IPV4_ROUTE
-            receive_buffer: Some(4096),
-            ..NetlinkOptions::default()
-        };
-        let mut link = NetlinkLink::open(&options).unwrap();
-        let mut flood = String::new();
-        for i in 0..3000u32 {
-            flood += &format!(
-                "route add 10.60.{}.{}/32 via 10.1.0.2\n",
-                i / 250,
-                i % 250 + 1
-            );
-        }
-        let mut child = Command::new("ip")
-            .args(["-n", &ns.name, "-batch", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(flood.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success());
-        // Read events until the overrun shows.
-        let overrun = loop {
-            match link.recv(PATIENCE) {
-                Ok(_) => continue,
-                Err(e) => break e.to_string(),
+    for mode in MODES {
+        let ns = Netns::create(&format!("ringlink-overrun-{mode:?}-{}", std::process::id()));
+        ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
+        let (overrun, resynced) = ns.enter(|| {
+            let options = NetlinkOptions {
+                groups: vec![7], // RTNLGRP_IPV4_ROUTE
+                receive_buffer: Some(4096),
+                ..NetlinkOptions::default()
+            };
+            let mut link = open_in(mode, options);
+            let mut flood = String::new();
+            for i in 0..3000u32 {
+                flood += &format!(
+                    "route add 10.60.{}.{}/32 via 10.1.0.2\n",
+                    i / 250,
+                    i % 250 + 1
+                );
             }
-        };
-        // Resync: with room to receive it, a dump sees every route,
-        // whatever events were lost.
-        link.set_receive_buffer(8 << 20).unwrap();
-        let routes = dump(&mut link, 5, |buf| dump_request(buf, AF_INET, 5).unwrap())
-            .iter()
-            .filter_map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).ok())
-            .filter(|r| r.table == RT_TABLE_MAIN && r.dst_len == 32)
-            .count();
-        (overrun, routes)
-    });
-    assert!(overrun.contains("overrun"), "{overrun}");
-    assert_eq!(resynced, 3000);
+            let mut child = Command::new("ip")
+                .args(["-n", &ns.name, "-batch", "-"])
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(flood.as_bytes())
+                .unwrap();
+            assert!(child.wait().unwrap().success());
+            // Read events until the overrun shows.
+            let overrun = loop {
+                match link.recv(PATIENCE) {
+                    Ok(_) => continue,
+                    Err(e) => break e.to_string(),
+                }
+            };
+            // Resync: with room to receive it, a dump sees every route,
+            // whatever events were lost.
+            link.set_receive_buffer(8 << 20).unwrap();
+            let routes = dump(&mut link, 5, |buf| dump_request(buf, AF_INET, 5).unwrap())
+                .iter()
+                .filter_map(|(kind, payload)| Route::parse(&as_msg(*kind, payload)).ok())
+                .filter(|r| r.table == RT_TABLE_MAIN && r.dst_len == 32)
+                .count();
+            (overrun, routes)
+        });
+        assert!(overrun.contains("overrun"), "{mode:?}: {overrun}");
+        assert_eq!(resynced, 3000, "{mode:?}");
+    }
 }
 
 /// Receives queued packets from `link` until `count` have arrived; their
@@ -591,98 +614,106 @@ fn nfqueue_verdicts_decide_delivery() {
         "--queue-num",
         "3",
     ]));
-    let (first, second, third) = ns.enter(|| {
-        let options = NetlinkOptions {
-            protocol: NETLINK_NETFILTER,
-            ..Default::default()
-        };
-        let mut link = NetlinkLink::open(&options).unwrap();
-        for (seq, build) in [
-            (
-                1,
-                &(|buf: &mut [u8], seq| nfqueue::bind_request(buf, 3, seq))
-                    as &dyn Fn(&mut [u8], u32) -> Result<usize, Full>,
-            ),
-            (2, &|buf: &mut [u8], seq| {
-                nfqueue::params_request(buf, 3, 0xffff, seq)
-            }),
-            (3, &|buf: &mut [u8], seq| {
-                nfqueue::flags_request(
-                    buf,
-                    3,
-                    FLAG_FAIL_OPEN | FLAG_GSO,
-                    FLAG_FAIL_OPEN | FLAG_GSO,
-                    seq,
-                )
-            }),
-        ] {
-            exchange(&mut link, seq, build, |msg| {
-                panic!("only an acknowledgement: {msg:?}")
-            })
-            .unwrap_or_else(|e| panic!("queue configuration {seq}: {e}"));
-        }
-        let receiver = std::net::UdpSocket::bind("127.0.0.1:9999").unwrap();
-        receiver
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let send = |tag: &str, n: usize| {
-            for i in 0..n {
-                sender
-                    .send_to(format!("{tag}{i}").as_bytes(), "127.0.0.1:9999")
-                    .unwrap();
-            }
-        };
-        // 1: fifty packets, queued until one batch verdict accepts them all.
-        send("a", 50);
-        let packets = queued(&mut link, 50);
-        assert!(
-            delivered(&receiver).is_empty(),
-            "nothing passes before the verdict"
-        );
-        let last = packets.last().unwrap().0;
-        verdict(&mut link, |buf| {
-            verdict_request(buf, 3, Target::UpTo(last), Verdict::Accept, 10).unwrap()
-        });
-        let first = (packets, delivered(&receiver));
-        // 2: ten packets, one verdict each: odd ones accepted.
-        send("b", 10);
-        let packets = queued(&mut link, 10);
-        for (i, (id, _)) in packets.iter().enumerate() {
-            let v = if i % 2 == 1 {
-                Verdict::Accept
-            } else {
-                Verdict::Drop
+    for mode in MODES {
+        let (first, second, third) = ns.enter(|| {
+            let options = NetlinkOptions {
+                protocol: NETLINK_NETFILTER,
+                ..Default::default()
             };
+            let mut link = open_in(mode, options);
+            for (seq, build) in [
+                (
+                    1,
+                    &(|buf: &mut [u8], seq| nfqueue::bind_request(buf, 3, seq))
+                        as &dyn Fn(&mut [u8], u32) -> Result<usize, Full>,
+                ),
+                (2, &|buf: &mut [u8], seq| {
+                    nfqueue::params_request(buf, 3, 0xffff, seq)
+                }),
+                (3, &|buf: &mut [u8], seq| {
+                    nfqueue::flags_request(
+                        buf,
+                        3,
+                        FLAG_FAIL_OPEN | FLAG_GSO,
+                        FLAG_FAIL_OPEN | FLAG_GSO,
+                        seq,
+                    )
+                }),
+            ] {
+                exchange(&mut link, seq, build, |msg| {
+                    panic!("only an acknowledgement: {msg:?}")
+                })
+                .unwrap_or_else(|e| panic!("queue configuration {seq}: {e}"));
+            }
+            let receiver = std::net::UdpSocket::bind("127.0.0.1:9999").unwrap();
+            receiver
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let send = |tag: &str, n: usize| {
+                for i in 0..n {
+                    sender
+                        .send_to(format!("{tag}{i}").as_bytes(), "127.0.0.1:9999")
+                        .unwrap();
+                }
+            };
+            // 1: fifty packets, queued until one batch verdict accepts them all.
+            send("a", 50);
+            let packets = queued(&mut link, 50);
+            assert!(
+                delivered(&receiver).is_empty(),
+                "nothing passes before the verdict"
+            );
+            let last = packets.last().unwrap().0;
             verdict(&mut link, |buf| {
-                verdict_request(buf, 3, Target::Packet(*id), v, 11).unwrap()
+                verdict_request(buf, 3, Target::UpTo(last), Verdict::Accept, 10).unwrap()
             });
-        }
-        let second = delivered(&receiver);
-        // 3: ten packets dropped by one batch verdict.
-        send("c", 10);
-        let packets = queued(&mut link, 10);
-        let last = packets.last().unwrap().0;
-        verdict(&mut link, |buf| {
-            verdict_request(buf, 3, Target::UpTo(last), Verdict::Drop, 12).unwrap()
+            let first = (packets, delivered(&receiver));
+            // 2: ten packets, one verdict each: odd ones accepted.
+            send("b", 10);
+            let packets = queued(&mut link, 10);
+            for (i, (id, _)) in packets.iter().enumerate() {
+                let v = if i % 2 == 1 {
+                    Verdict::Accept
+                } else {
+                    Verdict::Drop
+                };
+                verdict(&mut link, |buf| {
+                    verdict_request(buf, 3, Target::Packet(*id), v, 11).unwrap()
+                });
+            }
+            let second = delivered(&receiver);
+            // 3: ten packets dropped by one batch verdict.
+            send("c", 10);
+            let packets = queued(&mut link, 10);
+            let last = packets.last().unwrap().0;
+            verdict(&mut link, |buf| {
+                verdict_request(buf, 3, Target::UpTo(last), Verdict::Drop, 12).unwrap()
+            });
+            (first, second, delivered(&receiver))
         });
-        (first, second, delivered(&receiver))
-    });
-    let (packets, got) = first;
-    let sent: Vec<Vec<u8>> = (0..50).map(|i| format!("a{i}").into_bytes()).collect();
-    assert_eq!(
-        packets.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
-        sent,
-        "queued in order, whole"
-    );
-    assert_eq!(got, sent, "a batch accept delivers them all, in order");
-    let odd: Vec<Vec<u8>> = (0..10)
-        .filter(|i| i % 2 == 1)
-        .map(|i| format!("b{i}").into_bytes())
-        .collect();
-    assert_eq!(
-        second, odd,
-        "per-packet verdicts: only the accepted ones arrive"
-    );
-    assert!(third.is_empty(), "a batch drop delivers none: {third:?}");
+        let (packets, got) = first;
+        let sent: Vec<Vec<u8>> = (0..50).map(|i| format!("a{i}").into_bytes()).collect();
+        assert_eq!(
+            packets.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+            sent,
+            "queued in order, whole"
+        );
+        assert_eq!(
+            got, sent,
+            "{mode:?}: a batch accept delivers them all, in order"
+        );
+        let odd: Vec<Vec<u8>> = (0..10)
+            .filter(|i| i % 2 == 1)
+            .map(|i| format!("b{i}").into_bytes())
+            .collect();
+        assert_eq!(
+            second, odd,
+            "per-packet verdicts: only the accepted ones arrive"
+        );
+        assert!(
+            third.is_empty(),
+            "{mode:?}: a batch drop delivers none: {third:?}"
+        );
+    }
 }
