@@ -6,6 +6,7 @@ pub mod inproc;
 pub mod ipc;
 pub mod minimal_ring;
 pub mod netlink;
+pub mod netlink_report;
 mod netns;
 pub mod nfqueue;
 pub mod stats;

@@ -11,7 +11,6 @@
 
 use ringlink_benches::inproc::{self, MESSAGE};
 use ringlink_benches::ipc::{self, Figures, Mechanism};
-use ringlink_benches::nfqueue;
 use ringlink_benches::stats::median;
 use std::process::ExitCode;
 
@@ -98,107 +97,9 @@ fn run(options: &Options) -> Result<(), String> {
         print_ipc(&figures);
     }
     if wants("netlink") {
-        net(options)?;
+        ringlink_benches::netlink_report::run(options.quick, options.runs)?;
     }
     Ok(())
-}
-
-fn net(options: &Options) -> Result<(), String> {
-    println!();
-    if !rustix::process::geteuid().is_root() {
-        println!(
-            "Netlink: skipped (the route dump and the nfqueue comparison run in a private network namespace, which needs root)"
-        );
-        return Ok(());
-    }
-    let routes = if options.quick { 20_000 } else { 200_000 };
-    let f = ringlink_benches::netlink::route_dump(routes, options.runs, &mut |line| {
-        eprintln!("  {line}")
-    })?;
-    println!(
-        "Netlink route dump, {} IPv4 routes in a private namespace (medians):",
-        f.routes
-    );
-    println!();
-    println!("| way | routes/s | ringlink vs it |");
-    println!("|---|---|---|");
-    println!(
-        "| ringlink link, routes parsed | {:.2} M | 1.00 |",
-        f.ringlink.0 / 1e6
-    );
-    println!(
-        "| plain 32 KiB recv loop, messages walked | {:.2} M | {:.2} |",
-        f.plain / 1e6,
-        f.ringlink.0 / f.plain
-    );
-    println!(
-        "| ip -j route show | {:.2} M | {:.2} |",
-        f.ip / 1e6,
-        f.ringlink.0 / f.ip
-    );
-    println!();
-    println!(
-        "- ringlink / plain recv loop, median of the runs' ratios: {:.2} (goal >= 0.95)",
-        f.vs_plain
-    );
-    println!(
-        "- ringlink / ip -j route show, median of the runs' ratios: {:.2} (goal >= 3)",
-        f.vs_ip
-    );
-    println!("- ringlink ran in {}", f.ringlink.1);
-    println!();
-    match nfqueue::missing_tool() {
-        Some(why) => println!("Nfqueue: skipped ({why})"),
-        None => {
-            let packets = if options.quick { 50_000 } else { 200_000 };
-            print_nfqueue(&nfqueue::compare(packets, options.runs, &mut |line| {
-                eprintln!("  {line}")
-            })?);
-        }
-    }
-    Ok(())
-}
-
-fn print_nfqueue(f: &nfqueue::NfqFigures) {
-    println!(
-        "Nfqueue, {} UDP packets of {} B per consumer through an iptables-legacy NFQUEUE rule on lo in a private namespace, batch verdicts every {} packets or when drained (medians of {} runs):",
-        f.packets,
-        nfqueue::PACKET,
-        nfqueue::BATCH,
-        f.runs
-    );
-    println!();
-    println!(
-        "| consumer | packets/s | receiver CPU/packet | receiver CPU | syscalls/packet | ringlink vs it |"
-    );
-    println!("|---|---|---|---|---|---|");
-    let ringlink = f.ways[nfqueue::Way::Ringlink as usize].packets_per_s;
-    for w in &f.ways {
-        let syscalls = w
-            .syscalls_per_packet
-            .map_or("n/a".into(), |s| format!("{s:.3}"));
-        println!(
-            "| {} | {:.0} k | {:.2} µs | {:.0}% | {syscalls} | {:.2} |",
-            w.way.name(),
-            w.packets_per_s / 1e3,
-            w.cpu_per_packet * 1e6,
-            w.cpu_share * 100.0,
-            ringlink / w.packets_per_s
-        );
-    }
-    println!();
-    println!(
-        "- ringlink / per-packet verdicts, packets/s, median of the runs' ratios: {:.2} (goal >= 1.8)",
-        f.vs_per_packet
-    );
-    println!(
-        "- ringlink / plain batch verdicts, receiver CPU per packet, median of the runs' ratios: {:.2} (goal <= 1.0)",
-        f.cpu_vs_plain_batch
-    );
-    println!("- ringlink ran in {}", f.mode);
-    if let Some(why) = &f.syscalls_unavailable {
-        println!("- system calls not counted: {why}");
-    }
 }
 
 fn in_process(options: &Options) {
