@@ -5,11 +5,13 @@
 
 use crate::netns::Netns;
 use crate::stats::median;
+use ringlink_netlink::link::MODE_VAR;
 use ringlink_netlink::message::Messages;
 use ringlink_netlink::request::exchange;
 use ringlink_netlink::route::{AF_INET, Route, dump_request};
-use ringlink_netlink::socket::{NETLINK_ROUTE, NetlinkSocket};
-use ringlink_netlink::{NetlinkLink, NetlinkOptions};
+use ringlink_netlink::socket::NETLINK_ROUTE;
+use ringlink_netlink::socket::NetlinkSocket;
+use ringlink_netlink::{Mode, NetlinkLink, NetlinkOptions};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -17,21 +19,79 @@ use std::time::Instant;
 pub struct DumpFigures {
     /// Routes in the table.
     pub routes: usize,
-    /// The ringlink link and the mode it ran in.
-    pub ringlink: (f64, String),
+    /// The ringlink link in each mode it runs in here, the default first.
+    pub links: Vec<LinkDump>,
+    /// The modes, as probed.
+    pub modes: Modes,
     /// A plain recv loop with a 32 KiB buffer.
     pub plain: f64,
     /// `ip -j route show`.
     pub ip: f64,
-    /// Median over runs of ringlink / plain within the run.
+}
+
+/// The ringlink link's dumps in one mode.
+pub struct LinkDump {
+    /// The mode.
+    pub mode: Mode,
+    /// Routes per second, routes parsed.
+    pub routes_per_s: f64,
+    /// Median over runs of this / plain within the run.
     pub vs_plain: f64,
-    /// Median over runs of ringlink / `ip` within the run.
+    /// Median over runs of this / `ip` within the run.
     pub vs_ip: f64,
 }
 
-/// Dumps through the ring, parsing every route; returns (routes, mode).
-fn ringlink_dump() -> Result<(usize, String), String> {
-    let mut link = NetlinkLink::open(&NetlinkOptions::default()).map_err(|e| e.to_string())?;
+/// The modes a link runs in here.
+#[derive(Clone, Debug)]
+pub struct Modes {
+    /// The modes to measure, the default (probed) first; with [`MODE_VAR`]
+    /// set, only its mode.
+    pub runs: Vec<Mode>,
+    /// The default link's report: which mode, and what the probes found.
+    pub probe: String,
+    /// Why each other mode cannot run (or is not measured).
+    pub unavailable: Vec<String>,
+}
+
+/// Probes the modes a link of `protocol` runs in here.
+pub fn modes(protocol: i32) -> Result<Modes, String> {
+    let open = |mode| {
+        NetlinkLink::open(&NetlinkOptions {
+            protocol,
+            mode,
+            ..NetlinkOptions::default()
+        })
+    };
+    let report = open(None).map_err(|e| e.to_string())?.mode().clone();
+    let default = report.mode;
+    let mut modes = Modes {
+        runs: vec![default],
+        probe: report.to_string(),
+        unavailable: Vec::new(),
+    };
+    if std::env::var_os(MODE_VAR).is_some() {
+        let why = format!("other modes: {MODE_VAR} is set, so only {default:?} runs");
+        modes.unavailable.push(why);
+        return Ok(modes);
+    }
+    for mode in [Mode::Mapped, Mode::Uring, Mode::Copy] {
+        match open(Some(mode)) {
+            _ if mode == default => {}
+            Ok(_) => modes.runs.push(mode),
+            Err(e) => modes.unavailable.push(e.to_string()),
+        }
+    }
+    Ok(modes)
+}
+
+/// Dumps through the ring in `mode`, parsing every route; returns the
+/// number of routes.
+fn ringlink_dump(mode: Mode) -> Result<usize, String> {
+    let options = NetlinkOptions {
+        mode: Some(mode),
+        ..NetlinkOptions::default()
+    };
+    let mut link = NetlinkLink::open(&options).map_err(|e| e.to_string())?;
     let mut routes = 0;
     let build = |buf: &mut [u8], seq| dump_request(buf, AF_INET, seq);
     exchange(&mut link, 1, build, |msg| {
@@ -40,7 +100,7 @@ fn ringlink_dump() -> Result<(usize, String), String> {
         Ok(())
     })
     .map_err(|e| e.to_string())?;
-    Ok((routes, link.mode().to_string()))
+    Ok(routes)
 }
 
 /// Dumps with a plain recv loop into one 32 KiB buffer, walking messages.
@@ -81,28 +141,30 @@ pub fn route_dump(
         );
     }
     let ns = Netns::create("ringlink-bench", &setup)?;
-    let (mut ours, mut plain, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut mode = String::new();
+    let modes = ns.inside(|| modes(NETLINK_ROUTE))?;
+    let mut ours: Vec<Vec<f64>> = modes.runs.iter().map(|_| Vec::new()).collect();
+    let (mut plain, mut theirs) = (Vec::new(), Vec::new());
     let mut total = 0;
+    let ways = modes.runs.len() + 1;
     for run in 1..=runs {
         progress(&format!(
-            "netlink: run {run}/{runs}: dumping {routes} routes three ways"
+            "netlink: run {run}/{runs}: dumping {routes} routes {} ways",
+            ways + 1
         ));
-        // Which of the two goes first alternates between runs.
-        let mut ringlink = || -> Result<(), String> {
+        // The order of the ring's modes and the plain loop rotates.
+        for k in 0..ways {
+            let i = (run + k) % ways;
             let t = Instant::now();
-            (total, mode) = ns.inside(ringlink_dump)?;
-            ours.push(total as f64 / t.elapsed().as_secs_f64());
-            Ok(())
-        };
-        if run % 2 == 1 {
-            ringlink()?;
-        }
-        let t = Instant::now();
-        let n = ns.inside(plain_dump)?;
-        plain.push(n as f64 / t.elapsed().as_secs_f64());
-        if run % 2 == 0 {
-            ringlink()?;
+            match modes.runs.get(i) {
+                Some(&mode) => {
+                    total = ns.inside(|| ringlink_dump(mode))?;
+                    ours[i].push(total as f64 / t.elapsed().as_secs_f64());
+                }
+                None => {
+                    let n = ns.inside(plain_dump)?;
+                    plain.push(n as f64 / t.elapsed().as_secs_f64());
+                }
+            }
         }
         let t = Instant::now();
         let out = Command::new("ip")
@@ -113,15 +175,25 @@ pub fn route_dump(
         if !out.success() {
             return Err("ip route show failed".into());
         }
-        theirs.push(n as f64 / t.elapsed().as_secs_f64());
+        theirs.push(total as f64 / t.elapsed().as_secs_f64());
     }
+    let links = modes
+        .runs
+        .iter()
+        .zip(ours)
+        .map(|(&mode, rates)| LinkDump {
+            mode,
+            routes_per_s: median(&rates),
+            vs_plain: median(&paired(&rates, &plain)),
+            vs_ip: median(&paired(&rates, &theirs)),
+        })
+        .collect();
     Ok(DumpFigures {
         routes: total,
-        ringlink: (median(&ours), mode),
+        links,
+        modes,
         plain: median(&plain),
         ip: median(&theirs),
-        vs_plain: median(&paired(&ours, &plain)),
-        vs_ip: median(&paired(&ours, &theirs)),
     })
 }
 

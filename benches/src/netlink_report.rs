@@ -1,8 +1,10 @@
 //! The netlink part of the harness as printed: the route dump table and
-//! the nfqueue table, each ringlink figure with its ratio to the baselines
-//! of the same run.
+//! the nfqueue table, the ringlink link in every mode it runs in here, each
+//! figure with its ratio to the baselines of the same run (medians of the
+//! runs' ratios), and the goals checked against the default mode.
 
-use crate::nfqueue;
+use crate::netlink::{self, DumpFigures, Modes};
+use crate::nfqueue::{self, NfqFigures, Way};
 
 /// Runs the netlink part (as root; says why it skips otherwise) and prints
 /// its tables: shorter with `quick`, `runs` runs of each case.
@@ -15,53 +17,56 @@ pub fn run(quick: bool, runs: usize) -> Result<(), String> {
         return Ok(());
     }
     let routes = if quick { 20_000 } else { 200_000 };
-    let f = crate::netlink::route_dump(routes, runs, &mut |line| eprintln!("  {line}"))?;
-    println!(
-        "Netlink route dump, {} IPv4 routes in a private namespace (medians):",
-        f.routes
-    );
-    println!();
-    println!("| way | routes/s | ringlink vs it |");
-    println!("|---|---|---|");
-    println!(
-        "| ringlink link, routes parsed | {:.2} M | 1.00 |",
-        f.ringlink.0 / 1e6
-    );
-    println!(
-        "| plain 32 KiB recv loop, messages walked | {:.2} M | {:.2} |",
-        f.plain / 1e6,
-        f.ringlink.0 / f.plain
-    );
-    println!(
-        "| ip -j route show | {:.2} M | {:.2} |",
-        f.ip / 1e6,
-        f.ringlink.0 / f.ip
-    );
-    println!();
-    println!(
-        "- ringlink / plain recv loop, median of the runs' ratios: {:.2} (goal >= 0.95)",
-        f.vs_plain
-    );
-    println!(
-        "- ringlink / ip -j route show, median of the runs' ratios: {:.2} (goal >= 3)",
-        f.vs_ip
-    );
-    println!("- ringlink ran in {}", f.ringlink.1);
+    let dump = netlink::route_dump(routes, runs, &mut |line| eprintln!("  {line}"))?;
+    print_dump(&dump);
     println!();
     match nfqueue::missing_tool() {
         Some(why) => println!("Nfqueue: skipped ({why})"),
         None => {
             let packets = if quick { 50_000 } else { 200_000 };
-            print_nfqueue(&nfqueue::compare(packets, runs, &mut |line| {
-                eprintln!("  {line}")
-            })?);
+            let figures = nfqueue::compare(packets, runs, &mut |line| eprintln!("  {line}"))?;
+            print_nfqueue(&figures);
         }
     }
     Ok(())
 }
 
-/// Prints the nfqueue table and its ratios.
-fn print_nfqueue(f: &nfqueue::NfqFigures) {
+/// Prints the route dump table, the goals and the modes.
+fn print_dump(f: &DumpFigures) {
+    println!(
+        "Netlink route dump, {} IPv4 routes in a private namespace (medians):",
+        f.routes
+    );
+    println!();
+    println!("| way | routes/s | vs plain recv loop | vs ip -j route show |");
+    println!("|---|---|---|---|");
+    for (i, link) in f.links.iter().enumerate() {
+        println!(
+            "| ringlink link, {:?} mode{}, routes parsed | {:.2} M | {:.2} | {:.2} |",
+            link.mode,
+            if i == 0 { " (default)" } else { "" },
+            link.routes_per_s / 1e6,
+            link.vs_plain,
+            link.vs_ip
+        );
+    }
+    println!(
+        "| plain 32 KiB recv loop, messages walked | {:.2} M | 1.00 | |",
+        f.plain / 1e6
+    );
+    println!("| ip -j route show | {:.2} M | | 1.00 |", f.ip / 1e6);
+    println!();
+    if let Some(default) = f.links.first() {
+        println!(
+            "- default mode ({:?}) / plain recv loop: {:.2} (goal >= 0.95); / ip -j route show: {:.2} (goal >= 3)",
+            default.mode, default.vs_plain, default.vs_ip
+        );
+    }
+    print_modes(&f.modes);
+}
+
+/// Prints the nfqueue table, the goals and the modes.
+fn print_nfqueue(f: &NfqFigures) {
     println!(
         "Nfqueue, {} UDP packets of {} B per consumer through an iptables-legacy NFQUEUE rule on lo in a private namespace, batch verdicts every {} packets or when drained (medians of {} runs):",
         f.packets,
@@ -71,34 +76,45 @@ fn print_nfqueue(f: &nfqueue::NfqFigures) {
     );
     println!();
     println!(
-        "| consumer | packets/s | receiver CPU/packet | receiver CPU | syscalls/packet | ringlink vs it |"
+        "| consumer | packets/s | receiver CPU/packet | receiver CPU | syscalls/packet | packets/s vs per-packet loop | CPU/packet vs plain batch loop |"
     );
-    println!("|---|---|---|---|---|---|");
-    let ringlink = f.ways[nfqueue::Way::Ringlink as usize].packets_per_s;
+    println!("|---|---|---|---|---|---|---|");
+    let ratio = |r: Option<f64>| r.map_or(String::new(), |r| format!("{r:.2}"));
     for w in &f.ways {
         let syscalls = w
             .syscalls_per_packet
             .map_or("n/a".into(), |s| format!("{s:.3}"));
         println!(
-            "| {} | {:.0} k | {:.2} µs | {:.0}% | {syscalls} | {:.2} |",
+            "| {} | {:.0} k | {:.2} µs | {:.0}% | {syscalls} | {} | {} |",
             w.way.name(),
             w.packets_per_s / 1e3,
             w.cpu_per_packet * 1e6,
             w.cpu_share * 100.0,
-            ringlink / w.packets_per_s
+            ratio(w.vs_per_packet),
+            ratio(w.cpu_vs_plain_batch),
         );
     }
     println!();
-    println!(
-        "- ringlink / per-packet verdicts, packets/s, median of the runs' ratios: {:.2} (goal >= 1.8)",
-        f.vs_per_packet
-    );
-    println!(
-        "- ringlink / plain batch verdicts, receiver CPU per packet, median of the runs' ratios: {:.2} (goal <= 1.0)",
-        f.cpu_vs_plain_batch
-    );
-    println!("- ringlink ran in {}", f.mode);
+    if let Some(default) = f.ways.first()
+        && let Way::Ringlink(mode) = default.way
+    {
+        println!(
+            "- default mode ({mode:?}) / per-packet loop, packets/s: {} (goal >= 1.8); / plain batch loop, receiver CPU per packet: {} (goal <= 1.0)",
+            ratio(default.vs_per_packet),
+            ratio(default.cpu_vs_plain_batch)
+        );
+    }
+    print_modes(&f.modes);
     if let Some(why) = &f.syscalls_unavailable {
         println!("- system calls not counted: {why}");
+    }
+}
+
+/// Prints the default link's probe report and why the modes not measured
+/// could not run.
+fn print_modes(modes: &Modes) {
+    println!("- a link opened with defaults runs in {}", modes.probe);
+    for line in &modes.unavailable {
+        println!("- not measured: {line}");
     }
 }

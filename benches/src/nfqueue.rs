@@ -1,12 +1,14 @@
 //! nfnetlink_queue: UDP packets an iptables `NFQUEUE` rule hands to user
-//! space, given their verdicts three ways in a private network namespace
-//! the harness creates and removes. Needs root and `iptables-legacy`.
+//! space, given their verdicts by several consumers in a private network
+//! namespace the harness creates and removes. Needs root and
+//! `iptables-legacy`.
 //!
-//! The three consumers, each for the same number of packets:
+//! The consumers, each for the same number of packets:
 //!
-//! - the ringlink link: datagrams read from its receive ring, packets
-//!   parsed in place, one batch verdict ([`Target::UpTo`]) every
-//!   [`BATCH`] packets and whenever the ring is drained;
+//! - the ringlink link, in every mode it runs in here (the default
+//!   first): datagrams read from its receive ring, packets parsed in
+//!   place, one batch verdict ([`Target::UpTo`]) every [`BATCH`] packets
+//!   and whenever the ring is drained;
 //! - a plain recv loop with one verdict `send` per packet;
 //! - a plain recv loop with batch verdicts at the ringlink link's cadence
 //!   (non-blocking recv; when it finds nothing, the verdict, then a
@@ -32,7 +34,7 @@
 //! socket and no ICMP errors to pay for). A lost packet would show as a
 //! consumer stalled for [`STALL`], reported with the queue's counters.
 
-use crate::netlink::paired;
+use crate::netlink::{Modes, modes, paired};
 use crate::netns::Netns;
 use crate::stats::median;
 use crate::syscalls::SyscallCounter;
@@ -41,7 +43,7 @@ use ringlink_netlink::message::{Full, Messages};
 use ringlink_netlink::nfqueue::{self, Packet, Target, Verdict};
 use ringlink_netlink::request::exchange;
 use ringlink_netlink::socket::{NETLINK_NETFILTER, NetlinkSocket};
-use ringlink_netlink::{NetlinkLink, NetlinkOptions};
+use ringlink_netlink::{Mode, NetlinkLink, NetlinkOptions};
 use std::io::IoSlice;
 use std::net::UdpSocket;
 use std::process::Command;
@@ -66,6 +68,9 @@ const COPY_RANGE: u32 = 0xffff;
 /// The largest datagram the kernel sends a consumer: a whole packet and
 /// its metadata.
 const DATAGRAM_MAX: usize = (64 << 10) + 1024;
+/// Datagrams per `recvmmsg` of the ringlink link in copy mode: queued
+/// packets are small next to a frame, so more per call saves calls.
+const RECEIVE_BATCH: usize = 16;
 /// Datagrams per `sendmmsg` of the sender.
 const SEND_BATCH: usize = 64;
 /// Writes a request with a sequence number into a buffer; its length.
@@ -77,28 +82,24 @@ const SETUP: [Build; 2] = [
     |buf, seq| nfqueue::params_request(buf, QUEUE, COPY_RANGE, seq),
 ];
 
-/// A way of giving verdicts; its discriminant is its place in
-/// [`Way::ALL`].
+/// A way of giving verdicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Way {
-    /// The ringlink link, batch verdicts.
-    Ringlink = 0,
+    /// The ringlink link in a mode, batch verdicts.
+    Ringlink(Mode),
     /// Plain recv, a verdict per packet.
-    PerPacket = 1,
+    PerPacket,
     /// Plain recv, batch verdicts at the ringlink link's cadence.
-    PlainBatch = 2,
+    PlainBatch,
 }
 
 impl Way {
-    /// Every way, in the order of the first run (then rotated).
-    pub const ALL: [Way; 3] = [Way::Ringlink, Way::PerPacket, Way::PlainBatch];
-
     /// How the way is shown.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Way::Ringlink => "ringlink link, batch verdicts",
-            Way::PerPacket => "plain recv, a verdict per packet",
-            Way::PlainBatch => "plain recv, batch verdicts",
+            Way::Ringlink(mode) => format!("ringlink link ({mode:?} mode), batch verdicts"),
+            Way::PerPacket => "plain recv, a verdict per packet".into(),
+            Way::PlainBatch => "plain recv, batch verdicts".into(),
         }
     }
 }
@@ -107,6 +108,12 @@ impl Way {
 pub struct WayFigures {
     /// The way.
     pub way: Way,
+    /// For the ringlink link: median over runs of its packets per second /
+    /// the per-packet loop's, within the run.
+    pub vs_per_packet: Option<f64>,
+    /// For the ringlink link: median over runs of its CPU time per packet
+    /// / the plain batch loop's, within the run.
+    pub cpu_vs_plain_batch: Option<f64>,
     /// Packets given their verdict per second.
     pub packets_per_s: f64,
     /// Receiver CPU time per packet, in seconds.
@@ -123,14 +130,11 @@ pub struct NfqFigures {
     pub packets: u64,
     /// Runs of each way.
     pub runs: usize,
-    /// The ways, in [`Way::ALL`] order.
+    /// The ways: the ringlink link in each mode it runs in here (the
+    /// default first), then the per-packet and the plain batch loop.
     pub ways: Vec<WayFigures>,
-    /// Median over runs of ringlink / per-packet packets per second.
-    pub vs_per_packet: f64,
-    /// Median over runs of ringlink / plain-batch CPU time per packet.
-    pub cpu_vs_plain_batch: f64,
-    /// The mode the ringlink link ran in, and why.
-    pub mode: String,
+    /// The ringlink link's modes, as probed.
+    pub modes: Modes,
     /// Why system calls were not counted, if they were not.
     pub syscalls_unavailable: Option<String>,
 }
@@ -171,23 +175,31 @@ pub fn compare(
         ns.exec(&args)
             .map_err(|e| format!("{e} (the kernel needs the NFQUEUE target)"))?;
     }
+    let modes = ns.inside(|| modes(NETLINK_NETFILTER))?;
+    let ways: Vec<Way> = modes
+        .runs
+        .iter()
+        .copied()
+        .map(Way::Ringlink)
+        .chain([Way::PerPacket, Way::PlainBatch])
+        .collect();
     // A short untimed pass first, so that no way pays for the first
     // packets through the namespace's rules.
-    for way in Way::ALL {
+    for &way in &ways {
         ns.inside(|| measure(way, packets / 10, false))
             .map_err(|e| format!("{} (warming up): {e}", way.name()))?;
     }
-    let mut samples: [Vec<Sample>; 3] = Default::default();
+    let mut samples: Vec<Vec<Sample>> = ways.iter().map(|_| Vec::new()).collect();
     for run in 0..runs {
         let mut line = format!("nfqueue: run {}/{runs}:", run + 1);
-        for k in 0..Way::ALL.len() {
-            let i = (run + k) % Way::ALL.len();
+        for k in 0..ways.len() {
+            let i = (run + k) % ways.len();
             let sample = ns
-                .inside(|| measure(Way::ALL[i], packets, false))
-                .map_err(|e| format!("{}: {e}", Way::ALL[i].name()))?;
+                .inside(|| measure(ways[i], packets, false))
+                .map_err(|e| format!("{}: {e}", ways[i].name()))?;
             line += &format!(
                 " {} {:.0} k/s;",
-                Way::ALL[i].name(),
+                ways[i].name(),
                 packets as f64 / sample.elapsed.as_secs_f64() / 1e3
             );
             samples[i].push(sample);
@@ -197,21 +209,22 @@ pub fn compare(
     // Counted in runs of their own: an enabled syscall tracepoint slows
     // every system call, the sender's too.
     let mut line = String::from("nfqueue: system calls per packet:");
-    let mut unavailable = None;
-    let mut calls = [None; 3];
-    for way in Way::ALL {
+    let mut unavailable_calls = None;
+    let mut calls = Vec::new();
+    for &way in &ways {
         let sample = ns
             .inside(|| measure(way, packets, true))
             .map_err(|e| format!("{} (counting system calls): {e}", way.name()))?;
-        calls[way as usize] = match sample.calls.transpose() {
+        let per_packet = match sample.calls.transpose() {
             Ok(c) => c.map(|c| c as f64 / packets as f64),
             Err(e) => {
-                unavailable = Some(e);
+                unavailable_calls = Some(e);
                 None
             }
         };
-        let shown = calls[way as usize].map_or("n/a".into(), |c| format!("{c:.3}"));
+        let shown = per_packet.map_or("n/a".into(), |c| format!("{c:.3}"));
         line += &format!(" {} {shown};", way.name());
+        calls.push(per_packet);
     }
     progress(line.trim_end_matches(';'));
     let rates = |i: usize| -> Vec<f64> {
@@ -226,7 +239,9 @@ pub fn compare(
             .map(|s| s.cpu.as_secs_f64() / packets as f64)
             .collect()
     };
-    let ways = Way::ALL
+    let place = |way| ways.iter().position(|&w| w == way).unwrap_or_default();
+    let (per_packet, plain_batch) = (place(Way::PerPacket), place(Way::PlainBatch));
+    let figures = ways
         .iter()
         .enumerate()
         .map(|(i, &way)| {
@@ -234,8 +249,11 @@ pub fn compare(
                 .iter()
                 .map(|s| s.cpu.as_secs_f64() / s.elapsed.as_secs_f64())
                 .collect();
+            let ring = matches!(way, Way::Ringlink(_));
             WayFigures {
                 way,
+                vs_per_packet: ring.then(|| median(&paired(&rates(i), &rates(per_packet)))),
+                cpu_vs_plain_batch: ring.then(|| median(&paired(&cpu(i), &cpu(plain_batch)))),
                 packets_per_s: median(&rates(i)),
                 cpu_per_packet: median(&cpu(i)),
                 cpu_share: median(&share),
@@ -243,19 +261,12 @@ pub fn compare(
             }
         })
         .collect();
-    let [ringlink, per_packet, plain_batch] =
-        [Way::Ringlink, Way::PerPacket, Way::PlainBatch].map(|w| w as usize);
     Ok(NfqFigures {
         packets,
         runs,
-        ways,
-        vs_per_packet: median(&paired(&rates(ringlink), &rates(per_packet))),
-        cpu_vs_plain_batch: median(&paired(&cpu(ringlink), &cpu(plain_batch))),
-        mode: samples[ringlink]
-            .first()
-            .map(|s| s.mode.clone())
-            .unwrap_or_default(),
-        syscalls_unavailable: unavailable,
+        ways: figures,
+        modes,
+        syscalls_unavailable: unavailable_calls,
     })
 }
 
@@ -268,8 +279,6 @@ struct Sample {
     /// Its system calls meanwhile, if asked for, or why they could not be
     /// counted.
     calls: Option<Result<u64, String>>,
-    /// How the consumer ran (the ringlink link's mode report).
-    mode: String,
 }
 
 /// A bound consumer.
@@ -285,10 +294,12 @@ impl Consumer {
     fn open(way: Way) -> Result<Consumer, String> {
         let bound = |e: &dyn std::fmt::Display| format!("binding queue {QUEUE}: {e}");
         match way {
-            Way::Ringlink => {
+            Way::Ringlink(mode) => {
                 let mut link = NetlinkLink::open(&NetlinkOptions {
                     protocol: NETLINK_NETFILTER,
                     frame_message: DATAGRAM_MAX,
+                    mode: Some(mode),
+                    receive_batch: RECEIVE_BATCH,
                     ..Default::default()
                 })
                 .map_err(|e| e.to_string())?;
@@ -320,14 +331,6 @@ impl Consumer {
             Consumer::Ring(link) => ring_loop(link, n),
             Consumer::Plain(socket, Way::PerPacket) => per_packet_loop(socket, n),
             Consumer::Plain(socket, _) => batch_loop(socket, n),
-        }
-    }
-
-    /// How it runs.
-    fn mode(&self) -> String {
-        match self {
-            Consumer::Ring(link) => link.mode().to_string(),
-            Consumer::Plain(..) => "plain socket".into(),
         }
     }
 }
@@ -371,7 +374,6 @@ fn measure(way: Way, n: u64, count: bool) -> Result<Sample, String> {
         let elapsed = start.elapsed();
         let cpu = thread_cpu().saturating_sub(cpu);
         let calls = counter.map(|c| c.and_then(|mut c| c.read()));
-        let mode = consumer.mode();
         // Unbinds the queue: if this consumer failed, the packets still
         // queued are dropped and a blocked sender returns.
         drop(consumer);
@@ -383,7 +385,6 @@ fn measure(way: Way, n: u64, count: bool) -> Result<Sample, String> {
                 elapsed,
                 cpu,
                 calls,
-                mode,
             }),
             (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
             (Err(taken), Err(sent)) => Err(format!("{taken}; {sent}")),
