@@ -361,7 +361,8 @@ fn route_dumps_through_the_ring_equal_ip_route_show() {
 }
 
 /// Route and address changes made by `ip` in the namespace arrive, in
-/// order, on a link that joined the rtnetlink groups.
+/// order, on a link that joined the rtnetlink groups, each frame's header
+/// naming the group the event was sent to.
 #[test]
 fn a_monitor_sees_route_and_address_changes() {
     if !rustix::process::geteuid().is_root() {
@@ -387,13 +388,14 @@ fn a_monitor_sees_route_and_address_changes() {
         assert!(child.wait().unwrap().success());
         let mut seen = Vec::new();
         while seen.len() < 3 {
-            let datagram = match link.recv(PATIENCE) { Ok(m) => m.to_vec(), Err(e) => panic!("{e}; seen so far {seen:?}") };
+            // The frame header carries the group the event was sent to.
+            let (datagram, group) = match link.recv(PATIENCE) { Ok(m) => (m.to_vec(), m.frame().meta().group), Err(e) => panic!("{e}; seen so far {seen:?}") };
             for msg in Messages::new(&datagram) {
                 let msg = msg.unwrap();
                 match msg.kind {
                     RTM_NEWADDR => {
                         let (ifa, _) = msg.split(8).unwrap();
-                        seen.push(format!("newaddr family {} /{}", ifa[0], ifa[1]));
+                        seen.push(format!("newaddr family {} /{} group {group}", ifa[0], ifa[1]));
                     }
                     kind @ (ringlink_netlink::route::RTM_NEWROUTE | RTM_DELROUTE) => {
                         let route = Route::parse(&msg).unwrap();
@@ -401,7 +403,7 @@ fn a_monitor_sees_route_and_address_changes() {
                             continue; // the /32 address brings local-table routes
                         }
                         let verb = if kind == RTM_DELROUTE { "delroute" } else { "newroute" };
-                        seen.push(format!("{verb} {}/{}", route.dst.unwrap(), route.dst_len));
+                        seen.push(format!("{verb} {}/{} group {group}", route.dst.unwrap(), route.dst_len));
                     }
                     _ => {}
                 }
@@ -412,9 +414,9 @@ fn a_monitor_sees_route_and_address_changes() {
         assert_eq!(
             events,
             [
-                "newroute 10.50.0.0/24",
-                "newaddr family 2 /32",
-                "delroute 10.50.0.0/24"
+                "newroute 10.50.0.0/24 group 7",
+                "newaddr family 2 /32 group 5",
+                "delroute 10.50.0.0/24 group 7"
             ],
             "{mode:?}"
         );
