@@ -14,12 +14,16 @@
 //!   (non-blocking recv; when it finds nothing, the verdict, then a
 //!   blocking recv).
 //!
-//! Each is measured for packets per second and its thread's CPU time per
-//! packet (`CLOCK_THREAD_CPUTIME_ID`: user and system time, which includes
-//! the kernel's work on each accepted packet, done in the thread that sends
-//! the verdict), then in a run of its own (an enabled syscall tracepoint
-//! slows every system call) for the thread's system calls per packet,
-//! counted with the `raw_syscalls:sys_enter` tracepoint.
+//! Each is measured for packets per second and its CPU time per packet:
+//! the process's CPU time (`CLOCK_PROCESS_CPUTIME_ID`, user and system)
+//! less the sender thread's (`CLOCK_THREAD_CPUTIME_ID`), so that the
+//! receiving thread and any worker threads io_uring runs for it are all
+//! counted; it includes the kernel's work on each accepted packet, done in
+//! the thread that sends the verdict. Then, in a run of its own (an
+//! enabled syscall tracepoint slows every system call), the receiving
+//! thread's system calls per packet, counted with the
+//! `raw_syscalls:sys_enter` tracepoint (io_uring's worker threads make
+//! none).
 //!
 //! How the consumer's capacity is measured: a sender thread in the
 //! namespace sends [`PACKET`]-byte datagrams to `127.0.0.1`, as fast as it
@@ -44,6 +48,7 @@ use ringlink_netlink::nfqueue::{self, Packet, Target, Verdict};
 use ringlink_netlink::request::exchange;
 use ringlink_netlink::socket::{NETLINK_NETFILTER, NetlinkSocket};
 use ringlink_netlink::{Mode, NetlinkLink, NetlinkOptions};
+use rustix::time::ClockId;
 use std::io::IoSlice;
 use std::net::UdpSocket;
 use std::process::Command;
@@ -274,7 +279,8 @@ pub fn compare(
 struct Sample {
     /// From the first packet let go to the last verdict.
     elapsed: Duration,
-    /// The receiving thread's CPU time meanwhile.
+    /// The receiver's CPU time meanwhile: the process's less the
+    /// sender's.
     cpu: Duration,
     /// Its system calls meanwhile, if asked for, or why they could not be
     /// counted.
@@ -363,16 +369,16 @@ fn measure(way: Way, n: u64, count: bool) -> Result<Sample, String> {
     std::thread::scope(|s| {
         let sender = s.spawn(|| {
             go.wait();
-            send(n)
+            let cpu = cpu_time(ClockId::ThreadCPUTime);
+            send(n).map(|()| cpu_time(ClockId::ThreadCPUTime).saturating_sub(cpu))
         });
         // Started after the sender exists, so only this thread is counted.
         let counter = count.then(|| SyscallCounter::start(0));
-        let cpu = thread_cpu();
+        let cpu = cpu_time(ClockId::ProcessCPUTime);
         let start = Instant::now();
         go.wait();
         let taken = consumer.take(n);
         let elapsed = start.elapsed();
-        let cpu = thread_cpu().saturating_sub(cpu);
         let calls = counter.map(|c| c.and_then(|mut c| c.read()));
         // Unbinds the queue: if this consumer failed, the packets still
         // queued are dropped and a blocked sender returns.
@@ -380,21 +386,22 @@ fn measure(way: Way, n: u64, count: bool) -> Result<Sample, String> {
         let sent = sender
             .join()
             .unwrap_or_else(|_| Err("the sender panicked".into()));
+        let process = cpu_time(ClockId::ProcessCPUTime).saturating_sub(cpu);
         match (taken, sent) {
-            (Ok(()), Ok(())) => Ok(Sample {
+            (Ok(()), Ok(sender_cpu)) => Ok(Sample {
                 elapsed,
-                cpu,
+                cpu: process.saturating_sub(sender_cpu),
                 calls,
             }),
-            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(e), Ok(_)) | (Ok(()), Err(e)) => Err(e),
             (Err(taken), Err(sent)) => Err(format!("{taken}; {sent}")),
         }
     })
 }
 
-/// The calling thread's CPU time, user and system.
-fn thread_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+/// CPU time, user and system, of the calling thread or the process.
+fn cpu_time(clock: ClockId) -> Duration {
+    let t = rustix::time::clock_gettime(clock);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
