@@ -31,6 +31,27 @@ pub enum Corruption {
     /// A SKIP status in a frame this side never deferred.
     #[error("SKIP in a frame this side never deferred")]
     ForeignSkip,
+    /// A COPY frame announces an out-of-band message longer than the link
+    /// carries (refused before anything is allocated for it).
+    #[error("a COPY frame announces {len} bytes, over the link's {max}-byte limit")]
+    CopyTooLong {
+        /// The length the peer wrote.
+        len: u32,
+        /// The largest message the link carries.
+        max: usize,
+    },
+    /// A COPY frame with no out-of-band message to go with it.
+    #[error("a COPY frame has no out-of-band message to go with it")]
+    CopyMissing,
+    /// A COPY frame whose out-of-band message has another length than it
+    /// announces (the two streams no longer match up).
+    #[error("a COPY frame announces {announced} bytes but its out-of-band message has {received}")]
+    CopyMismatch {
+        /// The length the frame announces.
+        announced: u32,
+        /// The length of the message that came.
+        received: usize,
+    },
 }
 
 /// Errors of the ring itself.

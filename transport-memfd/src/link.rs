@@ -7,13 +7,13 @@ use crate::handshake;
 use crate::segment::{self, Mapping};
 use crate::wake::{self, Wake};
 use ringlink_core::{
-    Consumer, Deadline, FrameReceiver, FrameSender, Geometry, LinkError, Message, Producer, Ring,
-    SpinPolicy, WriteGuard, wait_until,
+    Consumer, Corruption, Deadline, FrameReceiver, FrameSender, Geometry, LinkError, Message,
+    Producer, Ring, RingError, SpinPolicy, WriteGuard, wait_until,
 };
 use rkyv::util::AlignedVec;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
-use rustix::net::{RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendFlags};
+use rustix::net::{RecvAncillaryBuffer, RecvFlags, SendFlags};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -88,6 +88,8 @@ pub struct Link {
     buf: AlignedVec<16>,
     /// Empty polls since the last look at the socket for a hang-up.
     idle_polls: u32,
+    /// Corrupt frames in a row met after the peer was gone.
+    corrupt_since_gone: u64,
 }
 
 /// The descriptors a link is made of.
@@ -204,6 +206,7 @@ impl Link {
             max_message,
             buf: AlignedVec::new(),
             idle_polls: 0,
+            corrupt_since_gone: 0,
         })
     }
 
@@ -432,27 +435,63 @@ impl FrameReceiver for Link {
                 self.idle_polls = 0;
                 self.check_hangup()
             });
-        let Some(frame) = self.rx.next()? else {
-            self.idle_polls += 1;
-            return match gone {
-                true => Err(LinkError::Disconnected),
-                false => Ok(None),
-            };
+        // Once the peer is gone, the walk meets every frame it left at
+        // least once a lap: as many corrupt frames in a row as two laps
+        // hold means no committed message is left, only the peer's garbage
+        // (which the walk steps over without clearing, and would report
+        // again and again).
+        if gone && self.corrupt_since_gone > 2 * u64::from(self.rx.ring().frame_nr()) {
+            return Err(LinkError::Disconnected);
+        }
+        let frame = match self.rx.next() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                self.idle_polls += 1;
+                return match gone {
+                    true => Err(LinkError::Disconnected),
+                    false => Ok(None),
+                };
+            }
+            Err(e) => {
+                if gone {
+                    self.corrupt_since_gone += 1;
+                }
+                return Err(e.into());
+            }
         };
+        self.corrupt_since_gone = 0;
         self.idle_polls = 0;
         // Frame payloads sit 24 bytes into 64-byte aligned frames; copies
         // keep that alignment modulo 16, so typed messages read in place.
         let skew = ringlink_core::HDRLEN % 16;
         if frame.is_copy() {
-            let expected = frame.copy_len() as usize;
+            let (index, announced) = (frame.index(), frame.copy_len());
+            let corrupt = |kind| LinkError::Ring(RingError::Corrupt { frame: index, kind });
             let Some(channel) = &self.channel else {
-                return Err(LinkError::Protocol(
-                    "a COPY frame on a named segment, which has no out-of-band path".into(),
-                ));
+                // A named segment has no out-of-band path.
+                return Err(corrupt(Corruption::CopyMissing));
             };
-            let room = room_at(&mut self.buf, skew, expected + 1);
-            let len =
-                receive_out_of_band(channel.socket.as_fd(), room, expected, self.max_message)?;
+            let socket = channel.socket.as_fd();
+            // The length is the peer's word: checked before it sizes
+            // anything. The message, if one is queued, is dropped, so the
+            // next COPY frame meets its own.
+            if announced as usize > self.max_message {
+                discard_out_of_band(socket)?;
+                return Err(corrupt(Corruption::CopyTooLong {
+                    len: announced,
+                    max: self.max_message,
+                }));
+            }
+            let room = room_at(&mut self.buf, skew, announced as usize);
+            receive_out_of_band(socket, room).map_err(|e| match e {
+                OutOfBand::Missing => corrupt(Corruption::CopyMissing),
+                OutOfBand::Length(received) => corrupt(Corruption::CopyMismatch {
+                    announced,
+                    received,
+                }),
+                OutOfBand::Io(e) => LinkError::io("receiving an out-of-band message", e),
+            })?;
+            let len = announced as usize;
             return Ok(Some(Message::copied(frame, &self.buf[skew..skew + len])));
         }
         match self.trust {
@@ -496,43 +535,47 @@ fn room_at(buf: &mut AlignedVec<16>, skew: usize, len: usize) -> &mut [u8] {
     &mut buf[skew..]
 }
 
-/// Receives the out-of-band message a COPY frame announced (`expected`
-/// bytes, checked against `max` before anything is allocated) into `buf`
-/// (one byte larger, to detect a longer one); returns its length. The datagram was queued before the
-/// frame was published, so it must be there, whole, and of that length.
-fn receive_out_of_band(
-    socket: BorrowedFd<'_>,
-    buf: &mut [u8],
-    expected: usize,
-    max: usize,
-) -> Result<usize, LinkError> {
-    if expected > max {
-        return Err(LinkError::Protocol(format!(
-            "a COPY frame announces {expected} bytes, over the {max}-byte limit"
-        )));
-    }
+/// Why an out-of-band message could not be received.
+enum OutOfBand {
+    /// None is queued.
+    Missing,
+    /// The one queued has this many bytes, not as many as announced.
+    Length(usize),
+    /// The socket failed.
+    Io(Errno),
+}
+
+/// Receives the out-of-band message a COPY frame announced into `buf`,
+/// which is exactly as long as announced. The datagram was queued before
+/// the frame was published, so it must be there, whole, and of that length
+/// (`MSG_TRUNC` makes the kernel tell its real length).
+fn receive_out_of_band(socket: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(), OutOfBand> {
     // No room for descriptors: any the peer attaches are closed by the kernel.
     let mut control = RecvAncillaryBuffer::default();
-    let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;
+    let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC | RecvFlags::TRUNC;
+    let expected = buf.len();
     let msg = rustix::net::recvmsg(socket, &mut [IoSliceMut::new(buf)], &mut control, flags)
         .map_err(|e| match e {
-            Errno::AGAIN => {
-                LinkError::Protocol("a COPY frame has no out-of-band message queued".into())
-            }
-            e => LinkError::io("receiving an out-of-band message", e),
+            Errno::AGAIN => OutOfBand::Missing,
+            e => OutOfBand::Io(e),
         })?;
-    if msg.flags.contains(ReturnFlags::TRUNC) || msg.bytes != expected {
-        return Err(LinkError::Protocol(format!(
-            "a COPY frame announced {expected} bytes, the out-of-band message had {}{}",
-            msg.bytes,
-            if msg.flags.contains(ReturnFlags::TRUNC) {
-                " or more"
-            } else {
-                ""
-            }
-        )));
+    if msg.bytes != expected {
+        return Err(OutOfBand::Length(msg.bytes));
     }
-    Ok(msg.bytes)
+    Ok(())
+}
+
+/// Drops the next queued out-of-band message, if any, without reading it.
+fn discard_out_of_band(socket: BorrowedFd<'_>) -> Result<(), LinkError> {
+    let mut control = RecvAncillaryBuffer::default();
+    let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC | RecvFlags::TRUNC;
+    match rustix::net::recvmsg(socket, &mut [], &mut control, flags) {
+        Ok(_) | Err(Errno::AGAIN) => Ok(()),
+        Err(e) => Err(LinkError::io(
+            "dropping an oversized out-of-band message",
+            e,
+        )),
+    }
 }
 
 impl Drop for Link {

@@ -2,15 +2,19 @@
 //! as the child (the ignored `child_entry` test, picked by an environment
 //! variable), with its end of the link inherited.
 
+mod common;
+
+use common::{
+    PATIENCE, SharedWords, child_command, drain_until_disconnected, message, options,
+    segment_of_process, verify,
+};
 use ringlink_core::{FrameReceiver, FrameSender, LinkError};
-use ringlink_memfd::{Address, Link, LinkOptions, Listener, connect, pair_for_child};
-use std::process::{Child, Command, Stdio};
+use ringlink_memfd::{Address, Link, LinkOptions, Listener, connect};
+use std::process::Child;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::{Duration, Instant};
 
-/// Which role the child plays.
-const ROLE: &str = "RINGLINK_TEST_ROLE";
 /// How many messages the child's role moves.
 const COUNT: &str = "RINGLINK_TEST_COUNT";
 /// Path of a file whose first 8 bytes count the child's commits.
@@ -18,76 +22,11 @@ const COUNTER: &str = "RINGLINK_TEST_COUNTER";
 /// A listener's address for clients: `path:...` or `abstract:...`.
 const ADDRESS: &str = "RINGLINK_TEST_ADDRESS";
 
-const PATIENCE: Option<Duration> = Some(Duration::from_secs(30));
-
-fn options() -> LinkOptions {
-    LinkOptions {
-        frame_message: 1024,
-        frames: 64,
-        max_message: 64 << 10,
-        ..LinkOptions::default()
-    }
-}
-
-/// The message with sequence number `seq`: sequence number, length, a
-/// checksum, then a pattern. Sizes mix: mostly under a frame, every 61st
-/// well over it (sent out of band).
-fn message(seq: u64) -> Vec<u8> {
-    let len = if seq % 61 == 60 {
-        2000 + (seq as usize * 7919) % 30000
-    } else {
-        16 + (seq as usize * 131) % 1000
-    };
-    let mut msg = vec![0u8; len];
-    msg[..8].copy_from_slice(&seq.to_le_bytes());
-    for (i, b) in msg[16..].iter_mut().enumerate() {
-        *b = (seq as usize).wrapping_mul(31).wrapping_add(i * 7) as u8;
-    }
-    let sum = checksum(&msg[16..]);
-    msg[8..12].copy_from_slice(&(len as u32).to_le_bytes());
-    msg[12..16].copy_from_slice(&sum.to_le_bytes());
-    msg
-}
-
-/// FNV-1a over `bytes`.
-fn checksum(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
-/// Checks a received message: its sequence number, length and checksum.
-fn verify(msg: &[u8], expected: u64) {
-    assert!(msg.len() >= 16, "message {expected} is {} bytes", msg.len());
-    let seq = u64::from_le_bytes(msg[..8].try_into().unwrap());
-    assert_eq!(seq, expected, "lost, duplicated or reordered");
-    let len = u32::from_le_bytes(msg[8..12].try_into().unwrap()) as usize;
-    assert_eq!(len, msg.len(), "message {seq} length");
-    let sum = u32::from_le_bytes(msg[12..16].try_into().unwrap());
-    assert_eq!(sum, checksum(&msg[16..]), "message {seq} checksum");
-}
-
 /// Spawns this test binary as the child playing `role`.
 fn spawn(role: &str, count: u64, env: &[(&str, String)]) -> (Link, Child) {
-    let (link, end) = pair_for_child(&options()).expect("a link for the child");
-    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
-    command
-        .args([
-            "--exact",
-            "child_entry",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .env(COUNT, count.to_string())
-        // The child's own test-harness chatter; its panics go to stderr.
-        .stdout(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let child = end.spawn(&mut command).expect("spawning the child");
-    (link, child)
+    let mut env = env.to_vec();
+    env.push((COUNT, count.to_string()));
+    common::spawn(&options(), role, &env)
 }
 
 /// Sends `count` messages, flushing in batches, until done or the link fails.
@@ -107,21 +46,6 @@ fn produce(link: &mut Link, count: u64, progress: Option<&AtomicU64>) -> Result<
     link.flush()
 }
 
-/// Receives messages in order from sequence number `next` on, verifying
-/// each, until the peer is gone; returns the next sequence number.
-fn drain_until_disconnected(link: &mut Link, mut next: u64) -> u64 {
-    loop {
-        match link.recv(PATIENCE) {
-            Ok(msg) => {
-                verify(&msg, next);
-                next += 1;
-            }
-            Err(LinkError::Disconnected) => return next,
-            Err(e) => panic!("after message {next}: {e}"),
-        }
-    }
-}
-
 /// Receives `count` messages in order, verifying each.
 fn consume(link: &mut Link, count: u64) {
     for expected in 0..count {
@@ -130,34 +54,10 @@ fn consume(link: &mut Link, count: u64) {
     }
 }
 
-/// Maps the 8-byte counter file at `path` (shared by parent and child).
-fn counter(path: &str) -> &'static AtomicU64 {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    // SAFETY: a fresh shared mapping of an 8-byte file that stays this size;
-    // only accessed as an AtomicU64; leaked for the life of the process.
-    let ptr = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            8,
-            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-            rustix::mm::MapFlags::SHARED,
-            &file,
-            0,
-        )
-        .unwrap()
-    };
-    // SAFETY: page-aligned, 8 bytes, lives until the process exits.
-    unsafe { &*(ptr as *const AtomicU64) }
-}
-
 #[test]
 #[ignore = "the child process's entry point; the other tests run it"]
 fn child_entry() {
-    let role = std::env::var(ROLE).expect("run by the parent tests only");
+    let role = common::role();
     let count: u64 = std::env::var(COUNT).unwrap().parse().unwrap();
     if let Some(name) = role.strip_prefix("named:") {
         let mut link = Link::open_named(name, &options()).expect("opening the named segment");
@@ -184,9 +84,9 @@ fn child_entry() {
     match role.as_str() {
         "produce" => produce(&mut link, count, None).unwrap(),
         "produce_counted" => {
-            let progress = counter(&std::env::var(COUNTER).unwrap());
+            let progress = SharedWords::open(&std::env::var(COUNTER).unwrap(), 1);
             // Runs until the parent kills it.
-            let _ = produce(&mut link, count, Some(progress));
+            let _ = produce(&mut link, count, Some(&progress[0]));
             std::thread::sleep(Duration::from_secs(60));
         }
         "consume" => consume(&mut link, count),
@@ -263,9 +163,8 @@ fn deferred_frames_survive_the_ring_wrapping_across_processes() {
 #[test]
 fn a_killed_producer_loses_nothing_it_committed() {
     for round in 0..20u64 {
-        let file = tempfile_with_zeros(&format!("counter-{round}"));
-        let progress = counter(&file);
-        let env = [(COUNTER, file.clone())];
+        let progress = SharedWords::create(&format!("counter-{round}"), 1);
+        let env = [(COUNTER, progress.path().to_string())];
         let (mut link, mut child) = spawn("produce_counted", u64::MAX, &env);
         // Kill it after a pseudo-random number of received messages.
         let kill_after = 1 + (round * 7919 + 13) % 5000;
@@ -280,7 +179,7 @@ fn a_killed_producer_loses_nothing_it_committed() {
                 break Instant::now();
             }
         };
-        let committed = progress.load(Acquire);
+        let committed = progress[0].load(Acquire);
         let received = drain_until_disconnected(&mut link, received);
         // The counter is bumped just after each commit: the last commit
         // may not be counted yet.
@@ -292,7 +191,6 @@ fn a_killed_producer_loses_nothing_it_committed() {
             killed_at.elapsed() < Duration::from_secs(5),
             "Disconnected took too long"
         );
-        std::fs::remove_file(file).unwrap();
     }
 }
 
@@ -318,26 +216,8 @@ fn a_killed_consumer_disconnects_a_blocked_producer() {
 #[test]
 fn the_peer_cannot_resize_the_segment_through_proc() {
     let (link, mut child) = spawn("consume_then_hang", 0, &[]);
-    // The child holds its own descriptor of the memfd: find it in /proc.
-    let fd_dir = format!("/proc/{}/fd", child.id());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let path = loop {
-        let found = std::fs::read_dir(&fd_dir).ok().and_then(|entries| {
-            entries.flatten().map(|e| e.path()).find(|p| {
-                std::fs::read_link(p)
-                    .is_ok_and(|target| target.to_string_lossy().contains("memfd:ringlink-link"))
-            })
-        });
-        if let Some(path) = found {
-            break path;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the child never mapped the segment"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    // The child holds its own descriptor of the memfd: open it through /proc.
+    let file = std::fs::File::from(segment_of_process(child.id()));
     assert!(
         file.set_len(0).is_err(),
         "shrinking a sealed segment must fail"
@@ -362,18 +242,9 @@ fn parse_address(text: &str) -> Address {
 /// Spawns a child that connects to `address` and exchanges `count`
 /// echoed messages.
 fn spawn_client(address: &str, count: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_entry",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, "client")
+    child_command("client")
         .env(COUNT, count.to_string())
         .env(ADDRESS, address)
-        .stdout(Stdio::null())
         .spawn()
         .unwrap()
 }
@@ -424,17 +295,8 @@ fn connecting_to_nothing_says_where() {
 /// Spawns a child that opens the named segment `name` and sends `count`
 /// messages (forever, for `u64::MAX`).
 fn spawn_named_producer(name: &str, count: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_entry",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, format!("named:{name}"))
+    child_command(&format!("named:{name}"))
         .env(COUNT, count.to_string())
-        .stdout(Stdio::null())
         .spawn()
         .unwrap()
 }
@@ -484,11 +346,4 @@ fn a_killed_named_peer_is_noticed() {
         "{:?}",
         started.elapsed()
     );
-}
-
-/// A fresh 8-byte zeroed file in the temporary directory.
-fn tempfile_with_zeros(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!("ringlink-{}-{name}", std::process::id()));
-    std::fs::write(&path, [0u8; 8]).unwrap();
-    path.to_string_lossy().into_owned()
 }
