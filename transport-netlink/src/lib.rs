@@ -4,12 +4,15 @@
 //! ([`ringlink_core::FrameSender`], [`ringlink_core::FrameReceiver`]) over
 //! real netlink sockets.
 //!
-//! - [`link`]: the ring link, with the mode probe and report. Receives are
-//!   fed by io_uring (multishot `recvmsg` into the frames, the default where
-//!   the kernel allows it) or by `recvmmsg` copies; one flush sends every
-//!   committed transmit frame with one `sendmsg`. The kernel's own mapped
-//!   rings of Linux 3.10–4.5 are in [`mapped`]: probed, and refused by
-//!   Linux 4.6 and later, which the report says.
+//! - [`link`]: the ring link, with the mode choice and its report. Where
+//!   the kernel has them (Linux 3.10–4.5, `CAP_NET_ADMIN`), the link drives
+//!   the kernel's own mapped rings ([`mapped`]): the kernel builds messages
+//!   in the receive ring and sends the transmit ring when kicked, COPY
+//!   frames are read from the socket in ring order, dumps go on from
+//!   `poll`. Linux 4.6 and later refuse the rings (`ENOPROTOOPT`, which the
+//!   report says); the link then runs on rings of its own, fed by io_uring
+//!   (multishot `recvmsg` into the frames) or by `recvmmsg` copies, one
+//!   flush sending every committed transmit frame with one `sendmsg`.
 //! - the message layer, zero copy over frames: [`message`], [`attr`];
 //!   whole requests with the kernel's verdict: [`request`].
 //! - subsystems: routes ([`route`]), interfaces ([`interface`]), addresses
@@ -48,7 +51,9 @@ pub mod attr;
 pub mod genl;
 pub mod interface;
 pub mod link;
+mod local_feed;
 pub mod mapped;
+mod mapped_feed;
 pub mod mapping;
 pub mod message;
 mod meta;
@@ -57,5 +62,7 @@ pub mod request;
 pub mod route;
 pub mod socket;
 mod uring;
+#[cfg(test)]
+mod v45_kernel;
 
 pub use link::{Mode, ModeError, ModeReport, NetlinkLink, NetlinkOptions};

@@ -1,25 +1,41 @@
-//! A netlink socket behind the shared ring API: the receive ring is filled
-//! from the socket, the transmit ring is sent with one `sendmsg` per flush,
-//! an iovec per frame.
+//! A netlink socket behind the shared ring API ([`FrameSender`],
+//! [`FrameReceiver`]): messages are read from a receive ring and built in a
+//! transmit ring, one flush sending every committed frame.
 //!
-//! Three modes would fill the rings: the kernel's own mapped rings
-//! (`NETLINK_RX_RING`, Linux 3.10–4.5), io_uring, and plain copies. The mode
-//! is chosen by probing, never by kernel version, can be forced by the
-//! caller or by `RINGLINK_NETLINK_MODE=mapped|uring|copy`, and is reported.
-//! The mapped mode cannot run on Linux 4.6 and later, which refuse the
-//! rings; the report ([`ModeReport`]) says which mode runs and why.
+//! Three modes feed the rings, in order of preference:
+//!
+//! 1. **mapped**: the kernel's own rings (`NETLINK_RX_RING` and
+//!    `NETLINK_TX_RING`, Linux 3.10–4.5, needs `CAP_NET_ADMIN`): the kernel
+//!    builds messages straight into the receive ring and sends the transmit
+//!    ring's frames when kicked; COPY frames are read from the socket in
+//!    ring order, dumps go on from `poll` (see `mapped_feed`).
+//! 2. **uring**: rings in this process; io_uring receives each datagram
+//!    straight into a receive frame.
+//! 3. **copy**: rings in this process; `recvmmsg` copies datagrams into the
+//!    receive frames.
+//!
+//! In the uring and copy modes a flush sends the transmit ring with one
+//! `sendmsg`, an iovec per frame. A message larger than a frame is sent
+//! with its own `sendmsg` after the committed frames, in every mode.
+//!
+//! The mode is chosen by trying, never by kernel version (the mapped rings
+//! are set up with the link's geometry; Linux 4.6 and later refuse them
+//! with `ENOPROTOOPT`), can be forced by the caller or by
+//! `RINGLINK_NETLINK_MODE=mapped|uring|copy`, and is reported with the
+//! reasons the better modes were not taken ([`ModeReport`]). No mode
+//! allocates a ring it does not use.
 
+use crate::local_feed::LocalFeed;
+use crate::mapped::KernelRings;
+use crate::mapped_feed::{Kick, MappedFeed};
 use crate::mapping::Mapping;
-use crate::socket::{NetlinkSocket, RECV_BATCH_MAX, Received};
+use crate::socket::NetlinkSocket;
 use crate::uring::UringFeed;
 use ringlink_core::{
-    Consumer, FrameReceiver, FrameSender, Geometry, LentFrame, LinkError, Message, Producer, Ring,
-    WriteGuard,
+    Consumer, FrameReceiver, FrameSender, Geometry, LinkError, Message, Producer, WriteGuard,
 };
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
-use std::collections::VecDeque;
-use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,9 +113,11 @@ pub struct NetlinkOptions {
     /// Frames in the transmit ring.
     pub tx_frames: u32,
     /// Payload bytes per frame: at least the largest datagram, so none is
-    /// ever truncated (dumps: 32 KiB; nfqueue: 64 KiB and metadata).
+    /// ever truncated (dumps: 32 KiB; nfqueue: 64 KiB and metadata). In
+    /// mapped mode a larger message still arrives, out of band (COPY).
     pub frame_message: usize,
-    /// A mode to use instead of probing (the environment variable wins).
+    /// A mode to use instead of the best that can run (the environment
+    /// variable wins).
     pub mode: Option<Mode>,
     /// Multicast groups to join (e.g. `RTNLGRP_IPV4_ROUTE` = 7), for
     /// monitors.
@@ -108,7 +126,7 @@ pub struct NetlinkOptions {
     /// forced when allowed). Small buffers overrun under event floods.
     pub receive_buffer: Option<usize>,
     /// Copy mode: datagrams moved into the ring per `recvmmsg` (at most
-    /// 32). Few keep large datagrams in cache until read (dumps: 2); more
+    /// 32; unused by the other modes). Few keep large datagrams in cache until read (dumps: 2); more
     /// save system calls on small ones (queued packets: 16).
     pub receive_batch: usize,
 }
@@ -128,53 +146,31 @@ impl Default for NetlinkOptions {
     }
 }
 
-/// What fills the receive ring: the kernel's role in mapped mode.
+/// Who plays the kernel's side of the rings.
 enum Feed {
-    /// `recvmmsg` into lent frames, oldest first.
-    Copy(VecDeque<LentFrame>),
-    /// io_uring receives into lent frames.
-    Uring(Box<UringFeed>),
+    /// The kernel itself: its mapped rings.
+    Mapped(MappedFeed),
+    /// The link, over rings in this process (uring and copy modes); boxed,
+    /// as its rings' ends are large.
+    Local(Box<LocalFeed>),
 }
 
 /// A netlink socket with a receive ring and a transmit ring.
 pub struct NetlinkLink {
     /// First, so it is dropped first: the kernel may write into the receive
-    /// frames until it is gone.
+    /// frames until it is gone (uring mode).
     feed: Feed,
     socket: NetlinkSocket,
     report: ModeReport,
-    /// Fills the receive ring.
-    rx_fill: Producer<Arc<Mapping>>,
+    /// The receive ring, read by the user.
     rx: Consumer<Arc<Mapping>>,
+    /// The transmit ring, filled by the user.
     tx: Producer<Arc<Mapping>>,
-    /// Drains the transmit ring into `sendmsg` (the kernel's role).
-    tx_drain: Consumer<Arc<Mapping>>,
-    /// Datagrams per `recvmmsg` in copy mode.
-    receive_batch: usize,
-}
-
-/// The two ends of one in-process ring.
-type RingEnds = (Producer<Arc<Mapping>>, Consumer<Arc<Mapping>>);
-
-/// A ring pair over a fresh anonymous mapping, each frame holding
-/// `headroom` bytes before a payload of `frame_message` bytes.
-fn ring(frames: u32, frame_message: usize, headroom: usize) -> Result<RingEnds, ModeError> {
-    let setup = |e: &dyn std::fmt::Display| ModeError::Setup(e.to_string());
-    let geometry =
-        Geometry::for_messages(frame_message + headroom, frames).map_err(|e| setup(&e))?;
-    let mem = Arc::new(Mapping::anonymous(geometry.ring_size() + 64).map_err(|e| setup(&e))?);
-    let make = || {
-        Ring::new(mem.clone(), 0, geometry)
-            .and_then(|r| r.with_skip_cursor(geometry.ring_size()))
-            .and_then(|r| r.with_headroom(headroom))
-            .map_err(|e| setup(&e))
-    };
-    Ok((Producer::new(make()?), Consumer::new(make()?)))
 }
 
 impl NetlinkLink {
     /// Opens a socket of `options.protocol` and picks a mode: the one in
-    /// [`MODE_VAR`], else `options.mode`, else the best the probes allow.
+    /// [`MODE_VAR`], else `options.mode`, else the best that can run.
     pub fn open(options: &NetlinkOptions) -> Result<NetlinkLink, ModeError> {
         let mut socket =
             NetlinkSocket::open(options.protocol).map_err(|e| ModeError::Setup(e.to_string()))?;
@@ -183,47 +179,71 @@ impl NetlinkLink {
                 ModeError::Setup(format!("setting a {size}-byte receive buffer: {e}"))
             })?;
         }
-        for &group in &options.groups {
-            socket
-                .join_group(group)
-                .map_err(|e| ModeError::Setup(format!("joining multicast group {group}: {e}")))?;
-        }
         let requested = match std::env::var(MODE_VAR) {
             Ok(text) => Some((text.parse::<Mode>()?, "environment")),
             Err(_) => options.mode.map(|m| (m, "caller")),
         };
-        let mapped = crate::mapped::probe(socket.as_fd()).map_err(|e| e.to_string());
-        let uring = match requested {
-            Some((Mode::Mapped | Mode::Copy, _)) => {
-                Err("not probed: another mode was asked for".into())
-            }
-            _ => UringFeed::new(&socket, options.rx_frames)
+        let wanted = |mode| requested.is_none_or(|(asked, _)| asked == mode);
+        // Trying the kernel's rings is setting them up: on a refusal the
+        // socket is left as it was.
+        let mapped = match wanted(Mode::Mapped) {
+            true => kernel_rings(&socket, options),
+            false => Err("not tried: another mode was asked for".into()),
+        };
+        let uring = match (wanted(Mode::Uring), &mapped) {
+            (false, _) => Err("not probed: another mode was asked for".into()),
+            (true, Ok(_)) => Err("not probed: the kernel's mapped rings are preferred".into()),
+            (true, Err(_)) => UringFeed::new(&socket, options.rx_frames)
                 .map_err(|e| format!("io_uring refused: {e}")),
         };
-        let report = choose(
-            &mapped,
-            uring.as_ref().map(drop).map_err(Clone::clone),
-            requested,
-        )?;
-        let (feed, headroom) = match (report.mode, uring) {
-            (Mode::Uring, Ok(uring)) => (Feed::Uring(Box::new(uring)), crate::uring::HEADROOM),
-            _ => (Feed::Copy(VecDeque::new()), 0),
-        };
-        let (rx_fill, rx) = ring(options.rx_frames, options.frame_message, headroom)?;
-        let (tx, tx_drain) = ring(options.tx_frames, options.frame_message, 0)?;
-        let mut link = NetlinkLink {
-            feed,
-            socket,
-            report,
-            rx_fill,
-            rx,
-            tx,
-            tx_drain,
-            receive_batch: options.receive_batch.clamp(1, RECV_BATCH_MAX),
+        let report = choose(outcome(&mapped), outcome(&uring), requested)?;
+        let mut link = match (report.mode, mapped) {
+            (Mode::Mapped, Ok(rings)) => {
+                NetlinkLink::mapped(socket, report, rings, Box::new(crate::mapped::kick_tx))
+            }
+            (mode, _) => {
+                let uring = uring.ok().filter(|_| mode == Mode::Uring);
+                let sizes = (options.rx_frames, options.tx_frames, options.frame_message);
+                let (feed, (rx, tx)) = LocalFeed::new(uring, sizes, options.receive_batch)?;
+                let feed = Feed::Local(Box::new(feed));
+                NetlinkLink {
+                    feed,
+                    socket,
+                    report,
+                    rx,
+                    tx,
+                }
+            }
         };
         // Lends the receive frames to the kernel in uring mode.
-        link.fill().map_err(|e| ModeError::Setup(e.to_string()))?;
+        if let Feed::Local(feed) = &mut link.feed {
+            feed.fill(&link.socket)
+                .map_err(|e| ModeError::Setup(e.to_string()))?;
+        }
+        // Last: setting up the rings purged the socket's queue.
+        for &group in &options.groups {
+            link.socket
+                .join_group(group)
+                .map_err(|e| ModeError::Setup(format!("joining multicast group {group}: {e}")))?;
+        }
         Ok(link)
+    }
+
+    /// A link in mapped mode over `rings`, the kernel's rings of `socket`
+    /// (or rings a test plays the kernel on), sent with `kick`.
+    pub(crate) fn mapped(
+        socket: NetlinkSocket,
+        report: ModeReport,
+        rings: KernelRings,
+        kick: Kick,
+    ) -> NetlinkLink {
+        NetlinkLink {
+            feed: Feed::Mapped(MappedFeed::new(kick)),
+            socket,
+            report,
+            rx: Consumer::new(rings.rx),
+            tx: Producer::new(rings.tx),
+        }
     }
 
     /// Sets the socket's receive buffer (forced when allowed), e.g. larger
@@ -241,79 +261,37 @@ impl NetlinkLink {
     pub fn port(&self) -> u32 {
         self.socket.port()
     }
-
-    /// Moves queued datagrams into free receive frames, without blocking;
-    /// returns how many.
-    fn fill(&mut self) -> Result<usize, LinkError> {
-        match &mut self.feed {
-            Feed::Uring(uring) => uring.fill(&self.socket, &mut self.rx_fill),
-            Feed::Copy(lent) => {
-                copy_fill(&self.socket, &mut self.rx_fill, lent, self.receive_batch)
-            }
-        }
-    }
-
-    /// Waits for the socket to have `events`, up to `timeout`.
-    fn wait_for(&self, events: PollFlags, timeout: Option<Duration>) -> Result<bool, LinkError> {
-        let timeout = timeout.map(|t| rustix::time::Timespec {
-            tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: i64::from(t.subsec_nanos()),
-        });
-        let mut fds = [PollFd::new(&self.socket, events)];
-        match poll(&mut fds, timeout.as_ref()) {
-            Ok(n) => Ok(n > 0),
-            Err(Errno::INTR) => Ok(false),
-            Err(e) => Err(LinkError::io("polling the netlink socket", e)),
-        }
-    }
 }
 
-/// Copy mode: lends free frames up to `batch`, receives into them with one
-/// `recvmmsg`, and publishes what arrived.
-fn copy_fill(
-    socket: &NetlinkSocket,
-    rx: &mut Producer<Arc<Mapping>>,
-    lent: &mut VecDeque<LentFrame>,
-    batch: usize,
-) -> Result<usize, LinkError> {
-    while lent.len() < batch {
-        match rx.lend()? {
-            Some(frame) => lent.push_back(frame),
-            None => break,
-        }
-    }
-    let mut bufs: [IoSliceMut<'_>; RECV_BATCH_MAX] =
-        std::array::from_fn(|_| IoSliceMut::new(&mut []));
-    for (buf, frame) in bufs.iter_mut().zip(lent.iter()) {
-        // SAFETY: a lent frame's data area is this side's until published
-        // (see `LentFrame`), nothing else reads or writes it meanwhile, and
-        // lent frames are distinct; the slices die with this call.
-        *buf = IoSliceMut::new(unsafe {
-            std::slice::from_raw_parts_mut(frame.as_mut_ptr(), frame.len())
-        });
-    }
-    let mut got = [Received::default(); RECV_BATCH_MAX];
-    let n = socket.try_recv_batch(&mut bufs[..lent.len()], &mut got)?;
-    for received in &got[..n] {
-        lent.pop_front();
-        rx.publish_lent(received.len, received.meta)?;
-    }
-    Ok(n)
+/// The kernel's rings on `socket`, of the link's geometry, or why not.
+fn kernel_rings(socket: &NetlinkSocket, options: &NetlinkOptions) -> Result<KernelRings, String> {
+    let geometry = |frames| {
+        Geometry::for_messages(options.frame_message, frames).map_err(|e| {
+            format!(
+                "no ring of {frames} frames of {} bytes: {e}",
+                options.frame_message
+            )
+        })
+    };
+    let (rx, tx) = (geometry(options.rx_frames)?, geometry(options.tx_frames)?);
+    crate::mapped::map_rings(socket.as_fd(), rx, tx).map_err(|e| e.to_string())
+}
+
+/// Whether a mode's setup succeeded, or why not.
+fn outcome<T>(setup: &Result<T, String>) -> Result<(), String> {
+    setup.as_ref().map(drop).map_err(Clone::clone)
 }
 
 /// Picks the mode: the requested one if it can run, else the best.
 fn choose(
-    mapped: &Result<(), String>,
+    mapped: Result<(), String>,
     uring: Result<(), String>,
     requested: Option<(Mode, &'static str)>,
 ) -> Result<ModeReport, ModeError> {
-    let why = |r: &Result<(), String>| r.clone().err().unwrap_or_else(|| "available".into());
     if let Some((mode, by)) = requested {
         let verdict = match mode {
-            Mode::Mapped => mapped
-                .clone()
-                .and(Err("this build does not drive mapped rings yet".into())),
-            Mode::Uring => uring.clone(),
+            Mode::Mapped => mapped,
+            Mode::Uring => uring,
             Mode::Copy => Ok(()),
         };
         return match verdict {
@@ -324,17 +302,39 @@ fn choose(
             Err(why) => Err(ModeError::Unavailable { mode, by, why }),
         };
     }
+    let mode = match (&mapped, &uring) {
+        (Ok(()), _) => Mode::Mapped,
+        (_, Ok(())) => Mode::Uring,
+        _ => Mode::Copy,
+    };
+    let why = |r: Result<(), String>| r.err().unwrap_or_else(|| "available".into());
     Ok(ModeReport {
-        mode: match uring {
-            Ok(()) => Mode::Uring,
-            Err(_) => Mode::Copy,
-        },
+        mode,
         reasons: vec![
             format!("mapped: {}", why(mapped)),
-            format!("uring: {}", why(&uring)),
+            format!("uring: {}", why(uring)),
             "copy: always available".into(),
         ],
     })
+}
+
+/// Polls `socket` for `events` up to `timeout` (`None`: forever); the
+/// events that came, empty on timeout or interruption.
+pub(crate) fn poll_socket(
+    socket: &NetlinkSocket,
+    events: PollFlags,
+    timeout: Option<Duration>,
+) -> Result<PollFlags, LinkError> {
+    let timeout = timeout.map(|t| rustix::time::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    let mut fds = [PollFd::new(socket, events)];
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(_) => Ok(fds[0].revents()),
+        Err(Errno::INTR) => Ok(PollFlags::empty()),
+        Err(e) => Err(LinkError::io("polling the netlink socket", e)),
+    }
 }
 
 impl FrameSender for NetlinkLink {
@@ -344,34 +344,14 @@ impl FrameSender for NetlinkLink {
         Ok(self.tx.reserve()?)
     }
 
-    /// Sends every committed frame: one `sendmsg` with an iovec per frame
-    /// (the kernel processes the messages in order), split only where the
-    /// socket's send buffer would be exceeded.
+    /// Sends every committed frame, in order: in mapped mode the kernel
+    /// sends its transmit ring when kicked (one `sendto`); else one
+    /// `sendmsg` with an iovec per frame, split only where the socket's
+    /// send buffer would be exceeded.
     fn flush(&mut self) -> Result<(), LinkError> {
-        let limit = self.socket.max_datagram();
-        loop {
-            let batch = self.tx_drain.batch(ringlink_core::BATCH_MAX);
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(batch.len());
-            let mut size = 0;
-            for payload in batch.payloads().filter(|p| !p.is_empty()) {
-                if size + payload.len() > limit && !iov.is_empty() {
-                    self.socket
-                        .send_vectored(&iov)
-                        .map_err(|e| LinkError::io("sending to the kernel", e))?;
-                    iov.clear();
-                    size = 0;
-                }
-                size += payload.len();
-                iov.push(IoSlice::new(payload));
-            }
-            if !iov.is_empty() {
-                self.socket
-                    .send_vectored(&iov)
-                    .map_err(|e| LinkError::io("sending to the kernel", e))?;
-            }
+        match &mut self.feed {
+            Feed::Mapped(feed) => feed.flush(&self.socket, &self.tx),
+            Feed::Local(feed) => feed.flush(&self.socket),
         }
     }
 
@@ -380,7 +360,7 @@ impl FrameSender for NetlinkLink {
         self.flush()?;
         match self.tx.has_room() {
             true => Ok(true),
-            false => self.wait_for(PollFlags::OUT, timeout),
+            false => Ok(!poll_socket(&self.socket, PollFlags::OUT, timeout)?.is_empty()),
         }
     }
 
@@ -391,46 +371,74 @@ impl FrameSender for NetlinkLink {
     fn frame_count(&self) -> u32 {
         self.tx.ring().frame_nr()
     }
+
+    /// The largest datagram the socket's send buffer takes.
+    fn max_message(&self) -> usize {
+        self.socket.max_datagram().max(self.frame_capacity())
+    }
+
+    /// Flushes the committed frames, then sends `msg` with its own
+    /// `sendmsg`, so the kernel gets everything in order. No frame is
+    /// marked COPY (the kernel's transmit ring has no out-of-band path).
+    fn send_out_of_band(&mut self, msg: &[u8]) -> Result<bool, LinkError> {
+        if msg.len() > self.max_message() {
+            let max = self.max_message();
+            return Err(LinkError::TooLarge {
+                len: msg.len(),
+                max,
+            });
+        }
+        self.flush()?;
+        self.socket
+            .send(msg)
+            .map_err(|e| LinkError::io("sending a message larger than a frame", e))?;
+        Ok(true)
+    }
 }
 
 impl FrameReceiver for NetlinkLink {
     type Memory = Arc<Mapping>;
 
     fn next(&mut self) -> Result<Option<Message<'_, Self::Memory>>, LinkError> {
-        if !self.rx.poll()? {
-            self.fill()?;
+        match &mut self.feed {
+            Feed::Mapped(feed) => feed.next(&self.socket, &mut self.rx),
+            Feed::Local(feed) => {
+                if !self.rx.poll()? {
+                    feed.fill(&self.socket)?;
+                }
+                Ok(self.rx.next()?.map(Message::in_frame))
+            }
         }
-        Ok(self.rx.next()?.map(Message::in_frame))
     }
 
     fn poll(&mut self) -> Result<bool, LinkError> {
-        if self.rx.poll()? {
-            return Ok(true);
+        match &mut self.feed {
+            Feed::Mapped(feed) => feed.poll(&self.socket, &mut self.rx),
+            Feed::Local(feed) => {
+                if self.rx.poll()? {
+                    return Ok(true);
+                }
+                feed.fill(&self.socket)?;
+                Ok(self.rx.poll()?)
+            }
         }
-        self.fill()?;
-        Ok(self.rx.poll()?)
     }
 
     fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
-        if self.rx.has_pending() {
-            return Ok(true);
-        }
-        // In uring mode: frames the kernel filled, or a receive to re-arm.
-        if matches!(self.feed, Feed::Uring(_)) && self.fill()? > 0 {
-            return Ok(true);
-        }
         match &mut self.feed {
-            Feed::Uring(uring) => uring.wait(timeout),
-            Feed::Copy(_) => self.wait_for(PollFlags::IN, timeout),
+            Feed::Mapped(feed) => feed.wait(&self.socket, &self.rx, timeout),
+            Feed::Local(_) if self.rx.has_pending() => Ok(true),
+            Feed::Local(feed) => feed.wait(&self.socket, timeout),
         }
     }
 
-    /// The socket in copy mode; the io_uring instance in uring mode (it
-    /// polls readable when received datagrams are waiting).
+    /// The socket in mapped and copy modes (in mapped mode it polls
+    /// readable once the kernel filled a frame); the io_uring instance in
+    /// uring mode (it polls readable when received datagrams are waiting).
     fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
         match &self.feed {
-            Feed::Uring(uring) => Some(uring.fd()),
-            Feed::Copy(_) => Some(self.socket.as_fd()),
+            Feed::Mapped(_) => Some(self.socket.as_fd()),
+            Feed::Local(feed) => Some(feed.fd(&self.socket)),
         }
     }
 
@@ -440,5 +448,56 @@ impl FrameReceiver for NetlinkLink {
 
     fn consumer_mut(&mut self) -> &mut Consumer<Self::Memory> {
         &mut self.rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(why: &str) -> Result<(), String> {
+        Err(why.into())
+    }
+
+    #[test]
+    fn the_best_mode_that_can_run_is_taken_and_the_others_say_why() {
+        let cases = [
+            (Ok(()), Ok(()), Mode::Mapped),
+            (refused("ENOPROTOOPT"), Ok(()), Mode::Uring),
+            (refused("ENOPROTOOPT"), refused("EPERM"), Mode::Copy),
+        ];
+        for (mapped, uring, mode) in cases {
+            let report = choose(mapped.clone(), uring.clone(), None).unwrap();
+            assert_eq!(report.mode, mode, "{report}");
+            let mapped = mapped.err().unwrap_or_else(|| "available".into());
+            let uring = uring.err().unwrap_or_else(|| "available".into());
+            assert_eq!(
+                report.reasons,
+                [
+                    format!("mapped: {mapped}"),
+                    format!("uring: {uring}"),
+                    "copy: always available".into()
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_mode_asked_for_runs_or_is_refused_with_the_reason() {
+        let asked = |mode| Some((mode, "caller"));
+        let report = choose(Ok(()), Ok(()), asked(Mode::Copy)).unwrap();
+        assert_eq!(report.mode, Mode::Copy);
+        assert_eq!(report.reasons, ["asked for by the caller"]);
+        let report = choose(refused("x"), Ok(()), asked(Mode::Uring)).unwrap();
+        assert_eq!(report.mode, Mode::Uring);
+        match choose(refused("ENOPROTOOPT"), Ok(()), asked(Mode::Mapped)) {
+            Err(ModeError::Unavailable { mode, by, why }) => {
+                assert_eq!(
+                    (mode, by, why.as_str()),
+                    (Mode::Mapped, "caller", "ENOPROTOOPT")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

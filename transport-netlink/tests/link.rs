@@ -58,15 +58,17 @@ fn this_kernel_runs_uring_mode_and_says_why() {
     assert_eq!(report.mode, Mode::Uring, "{report}");
     let text = report.to_string();
     assert!(
-        text.contains("ENOPROTOOPT"),
-        "the mapped probe's refusal is reported: {text}"
+        text.contains("mapped: setsockopt(SOL_NETLINK, NETLINK_RX_RING) failed"),
+        "the kernel's refusal of its rings is reported: {text}"
     );
+    assert!(text.contains("ENOPROTOOPT"), "{text}");
     assert!(text.contains("uring: available"), "{text}");
 }
 
 #[test]
-fn the_mapped_probe_leaves_the_socket_usable_in_copy_mode() {
-    let mut link = open_in(Mode::Copy);
+fn the_refused_mapped_rings_leave_the_socket_usable_by_the_fallback() {
+    let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
+    assert_ne!(link.mode().mode, Mode::Mapped, "{}", link.mode());
     request_links(&mut link, 7, Some(1));
     link.flush().unwrap();
     let msg = link.recv(PATIENCE).unwrap();
@@ -146,4 +148,60 @@ fn one_flush_sends_all(mut link: NetlinkLink) {
         assert!(done);
     }
     assert!(!link.poll().unwrap(), "nothing more");
+}
+
+/// A NOOP request asking for an ack, with `pad` bytes of payload.
+fn noop(seq: u32, pad: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; 16 + pad];
+    let flags = NLM_F_REQUEST | ringlink_netlink::message::NLM_F_ACK;
+    let noop = ringlink_netlink::message::NLMSG_NOOP;
+    let mut b = MessageBuilder::new(&mut buf, noop, flags, seq).unwrap();
+    b.push(&vec![0u8; pad]).unwrap();
+    let len = b.finish();
+    buf.truncate(len);
+    buf
+}
+
+/// The sequence numbers the next `count` acks acknowledge, in order.
+fn acks(link: &mut NetlinkLink, count: usize) -> Vec<u32> {
+    (0..count)
+        .map(|_| {
+            let msg = link.recv(PATIENCE).expect("an ack");
+            let msg = Messages::new(&msg).next().unwrap().unwrap();
+            let ack = msg.error().expect("an NLMSG_ERROR").unwrap();
+            assert_eq!(ack.code, 0, "{ack:?}");
+            ack.request_seq
+        })
+        .collect()
+}
+
+#[test]
+fn a_message_larger_than_a_frame_goes_after_the_committed_ones() {
+    for mode in [Mode::Uring, Mode::Copy] {
+        let mut link = open_in(mode);
+        for seq in 1..=3 {
+            assert!(link.try_send(&noop(seq, 0)).unwrap());
+        }
+        let big = noop(4, link.frame_capacity() + 1000);
+        assert!(big.len() <= link.max_message());
+        link.send(&big, PATIENCE).unwrap();
+        assert_eq!(acks(&mut link, 4), [1, 2, 3, 4], "{mode:?}");
+        assert!(!link.poll().unwrap(), "{mode:?}: nothing more");
+    }
+}
+
+#[test]
+fn a_frame_committed_as_copy_is_refused_and_the_others_are_sent() {
+    for mode in [Mode::Uring, Mode::Copy] {
+        let mut link = open_in(mode);
+        assert!(link.try_send(&noop(1, 0)).unwrap());
+        link.reserve().unwrap().unwrap().commit_copy(100);
+        assert!(link.try_send(&noop(2, 0)).unwrap());
+        let err = link.flush().unwrap_err().to_string();
+        assert!(err.contains("committed as COPY"), "{mode:?}: {err}");
+        assert_eq!(acks(&mut link, 2), [1, 2], "{mode:?}");
+        // Nothing stuck in the ring.
+        link.send(&noop(3, 0), PATIENCE).unwrap();
+        assert_eq!(acks(&mut link, 1), [3], "{mode:?}");
+    }
 }
