@@ -35,6 +35,9 @@ const RECVMSG_OUT: usize = 16;
 const NAME_LEN: usize = 16;
 /// Bytes the kernel writes in front of each payload.
 pub(crate) const HEADROOM: usize = RECVMSG_OUT + NAME_LEN + crate::meta::CONTROL_LEN;
+/// Submission queue entries: the receive and its cancellation need two.
+/// The completion queue must be at least as large.
+const SUBMISSIONS: u32 = 8;
 /// The provided-buffer group of the receive frames.
 const GROUP: u16 = 0;
 /// `user_data` of the multishot receive.
@@ -127,8 +130,8 @@ impl UringFeed {
     /// An error says why this kernel or process cannot run the mode.
     pub(crate) fn new(socket: &NetlinkSocket, frames: u32) -> io::Result<UringFeed> {
         let ring = IoUring::builder()
-            .setup_cqsize(2 * frames.next_power_of_two())
-            .build(8)?;
+            .setup_cqsize(2 * frames.next_power_of_two().max(SUBMISSIONS))
+            .build(SUBMISSIONS)?;
         let bufs = BufRing::new(frames)?;
         // SAFETY: the entries live in `bufs.map`, which is dropped after
         // `ring` (field order), and so outlives the registration.

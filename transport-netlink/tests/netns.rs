@@ -4,11 +4,12 @@
 //! Needs root; skips with a message otherwise.
 
 use ringlink_core::{FrameReceiver, FrameSender};
+use ringlink_netlink::address;
 use ringlink_netlink::message::{Full, MessageBuilder, Messages, Msg, NLM_F_DUMP, NLM_F_REQUEST};
 use ringlink_netlink::nfqueue::{
     self, FLAG_FAIL_OPEN, FLAG_GSO, Packet, Target, Verdict, verdict_request,
 };
-use ringlink_netlink::request::{RequestError, exchange};
+use ringlink_netlink::request::{RequestError, exchange, retry_interrupted};
 use ringlink_netlink::route::{
     AF_INET, AF_INET6, Route, add_request, delete_request, dump_request,
 };
@@ -73,10 +74,11 @@ impl Netns {
         assert!(child.wait().unwrap().success(), "ip -batch failed");
     }
 
-    /// What `ip -j [-6] route show` prints in the namespace.
-    fn ip_routes(&self, family: &str) -> serde_json::Value {
+    /// What `ip -j args` prints in the namespace.
+    fn ip_json(&self, args: &[&str]) -> serde_json::Value {
         let out = Command::new("ip")
-            .args(["-n", &self.name, "-j", family, "route", "show"])
+            .args(["-n", &self.name, "-j"])
+            .args(args)
             .output()
             .unwrap();
         assert!(out.status.success());
@@ -291,7 +293,7 @@ fn route_dumps_through_the_ring_equal_ip_route_show() {
     ns.batch(&setup);
     let expected_v4: Vec<String> = {
         let mut v: Vec<_> = ns
-            .ip_routes("-4")
+            .ip_json(&["-4", "route", "show"])
             .as_array()
             .unwrap()
             .iter()
@@ -302,7 +304,7 @@ fn route_dumps_through_the_ring_equal_ip_route_show() {
     };
     let expected_v6: Vec<String> = {
         let mut v: Vec<_> = ns
-            .ip_routes("-6")
+            .ip_json(&["-6", "route", "show"])
             .as_array()
             .unwrap()
             .iter()
@@ -717,5 +719,71 @@ fn nfqueue_verdicts_decide_delivery() {
             third.is_empty(),
             "{mode:?}: a batch drop delivers none: {third:?}"
         );
+    }
+}
+
+/// An address dump during which `ip` adds addresses is reported as
+/// interrupted (`NLM_F_DUMP_INTR`), and the retry helper converges on a
+/// full, consistent dump once the changes stop: here two attempts are
+/// disturbed, the third is not.
+#[test]
+fn an_interrupted_dump_is_reported_and_retried() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    for mode in MODES {
+        let ns = Netns::create(&format!("ringlink-intr-{mode:?}-{}", std::process::id()));
+        let mut setup =
+            String::from("link add veth0 type veth peer name veth1\nlink set veth0 up\n");
+        for i in 0..3000u32 {
+            setup += &format!("addr add 10.2.{}.{}/32 dev veth0\n", i / 250, i % 250 + 1);
+        }
+        ns.batch(&setup);
+        let (outcomes, dumped) = ns.enter(|| {
+            // Two frames: the kernel can run at most a few datagrams ahead of
+            // the reader, so a change after the first message lands mid-dump.
+            let mut link = open_in(
+                mode,
+                NetlinkOptions {
+                    rx_frames: 2,
+                    ..NetlinkOptions::default()
+                },
+            );
+            let mut outcomes = Vec::new();
+            let mut attempt = 0u32;
+            let dumped = retry_interrupted(5, || {
+                attempt += 1;
+                let seq = attempt;
+                let mut disturb = attempt <= 2;
+                let mut count = 0usize;
+                let build = |buf: &mut [u8], seq| address::dump_request(buf, AF_INET, seq);
+                let outcome = exchange(&mut link, seq, build, |_| {
+                    if std::mem::take(&mut disturb) {
+                        let add = format!("10.9.{attempt}.1/32");
+                        run(Command::new("ip")
+                            .args(["-n", &ns.name, "addr", "add", &add, "dev", "veth0"]));
+                    }
+                    count += 1;
+                    Ok(())
+                });
+                outcomes.push(format!("{outcome:?}"));
+                outcome.map(|()| count)
+            });
+            (outcomes, dumped.unwrap())
+        });
+        assert_eq!(outcomes.len(), 3, "{mode:?}: {outcomes:?}");
+        for outcome in &outcomes[..2] {
+            assert!(outcome.contains("Interrupted"), "{mode:?}: {outcomes:?}");
+        }
+        let expected = ns
+            .ip_json(&["-4", "addr", "show"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|link| link["addr_info"].as_array().map_or(0, Vec::len))
+            .sum::<usize>();
+        assert_eq!(dumped, expected, "{mode:?}: the retried dump is complete");
+        assert_eq!(expected, 3002, "3000 addresses and the two added mid-dump");
     }
 }
