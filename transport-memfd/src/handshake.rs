@@ -3,6 +3,7 @@
 
 use crate::error::SetupError;
 use rustix::event::{PollFd, PollFlags, poll};
+use rustix::io::{Errno, fcntl_dupfd_cloexec};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
@@ -82,13 +83,21 @@ pub(crate) fn receive(socket: BorrowedFd<'_>, timeout: Duration) -> Result<Offer
             received.extend(rights);
         }
     }
-    if msg
-        .flags
-        .intersects(ReturnFlags::CTRUNC | ReturnFlags::TRUNC)
-    {
+    if msg.flags.contains(ReturnFlags::CTRUNC) {
+        // The kernel drops passed descriptors it cannot install, most
+        // often because this process has none left: say so if that is why.
+        if let Err(e @ (Errno::MFILE | Errno::NFILE)) = fcntl_dupfd_cloexec(socket, 0) {
+            return Err(SetupError::io(
+                "receiving the link's descriptors (the kernel dropped them)",
+                e,
+            ));
+        }
         return Err(SetupError::BadHandshake(
-            "greeting or descriptors truncated".into(),
+            "the descriptors passed were cut off (more than 3, or none could be installed)".into(),
         ));
+    }
+    if msg.flags.contains(ReturnFlags::TRUNC) {
+        return Err(SetupError::BadHandshake("greeting truncated".into()));
     }
     if msg.bytes == 0 {
         return Err(SetupError::BadHandshake(

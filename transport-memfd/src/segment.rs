@@ -2,7 +2,7 @@
 //! rings, mapped shared into both processes.
 
 use crate::control::{ControlPage, Layout, control_size};
-use crate::error::SetupError;
+use crate::error::{SetupError, memfd_io};
 use memfd::{FileSeal, Memfd, MemfdOptions};
 use ringlink_core::{Memory, page_size};
 use rustix::mm::{MapFlags, ProtFlags};
@@ -140,7 +140,7 @@ pub(crate) fn create(layout: &Layout) -> Result<(OwnedFd, Mapping), SetupError> 
         .allow_sealing(true)
         .close_on_exec(true)
         .create("ringlink-link")
-        .map_err(|e| SetupError::io("creating the link memfd", std::io::Error::other(e)))?;
+        .map_err(|e| SetupError::io("creating the link memfd", memfd_io(e)))?;
     memfd.as_file().set_len(layout.total_size).map_err(|e| {
         SetupError::io(
             format!("sizing the link memfd to {} bytes", layout.total_size),
@@ -149,7 +149,7 @@ pub(crate) fn create(layout: &Layout) -> Result<(OwnedFd, Mapping), SetupError> 
     })?;
     memfd
         .add_seals(&REQUIRED_SEALS)
-        .map_err(|e| SetupError::io("sealing the link memfd", std::io::Error::other(e)))?;
+        .map_err(|e| SetupError::io("sealing the link memfd", memfd_io(e)))?;
     let fd = OwnedFd::from(memfd.into_file());
     let mapping = Mapping::map(&fd, layout.total_size as usize)?;
     mapping.control().declare(layout);
@@ -163,7 +163,7 @@ pub(crate) fn open(fd: OwnedFd) -> Result<(OwnedFd, Layout, Mapping), SetupError
     let memfd = Memfd::try_from_fd(fd).map_err(|_| SetupError::NotAMemfd)?;
     let seals = memfd
         .seals()
-        .map_err(|e| SetupError::io("reading the link memfd's seals", std::io::Error::other(e)))?;
+        .map_err(|e| SetupError::io("reading the link memfd's seals", memfd_io(e)))?;
     let missing: Vec<String> = REQUIRED_SEALS
         .iter()
         .filter(|s| !seals.contains(s))
