@@ -9,5 +9,8 @@ pub mod netlink;
 pub mod netlink_report;
 mod netns;
 pub mod nfqueue;
+pub mod plot;
+pub mod probe;
+pub mod report;
 pub mod stats;
 pub mod syscalls;

@@ -1,17 +1,20 @@
-//! Each mechanism as a two-way pipe of fixed-size messages, and how the
-//! two processes of a case find each other.
+//! Each mechanism as a two-way channel of fixed-size messages (the
+//! [`Transport`] trait the shared measuring loops are written against), and
+//! how the two processes of a case find each other.
 
 use super::Mechanism;
+use super::iceoryx::Iceoryx;
+use super::kernel::{Pipes, Seqpacket};
 use super::shm_ring::ShmRing;
 use ringlink_core::{FrameReceiver, FrameSender, SpinPolicy};
 use ringlink_memfd::{Link, LinkOptions, Trust, pair_for_child};
-use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 
-/// A two-way pipe of messages, copying them in and out.
-pub(super) trait Pipe {
+/// A two-way channel of messages, copying them in and out: all a mechanism
+/// provides to the measuring loops.
+pub(super) trait Transport {
     /// Sends `msg` (waits while full).
     fn send(&mut self, msg: &[u8]) -> Result<(), String>;
     /// Receives the next message into `buf`, whose length it has.
@@ -22,7 +25,7 @@ pub(super) trait Pipe {
     }
 }
 
-impl Pipe for Link {
+impl Transport for Link {
     fn send(&mut self, msg: &[u8]) -> Result<(), String> {
         loop {
             if let Some(mut frame) = self.reserve().map_err(|e| e.to_string())? {
@@ -50,7 +53,7 @@ pub(super) struct ShmPipe {
     rx: ShmRing,
 }
 
-impl Pipe for ShmPipe {
+impl Transport for ShmPipe {
     fn send(&mut self, msg: &[u8]) -> Result<(), String> {
         self.tx.push(msg);
         Ok(())
@@ -62,21 +65,9 @@ impl Pipe for ShmPipe {
     }
 }
 
-impl Pipe for UnixStream {
-    fn send(&mut self, msg: &[u8]) -> Result<(), String> {
-        self.write_all(msg)
-            .map_err(|e| format!("socket write: {e}"))
-    }
-
-    fn recv(&mut self, buf: &mut [u8]) -> Result<(), String> {
-        self.read_exact(buf)
-            .map_err(|e| format!("socket read: {e}"))
-    }
-}
-
-/// Frames (slots) per ring for a message size: about 1 MiB of messages,
-/// at least 32, a power of two.
-fn slots(size: usize) -> u32 {
+/// Messages in flight each way for a message size (ring frames, queue
+/// depths): about 1 MiB of messages, at least 32, a power of two.
+pub(super) fn slots(size: usize) -> u32 {
     ((1 << 20) / size.max(64))
         .clamp(32, 1024)
         .next_power_of_two() as u32
@@ -97,12 +88,13 @@ fn link_options(mechanism: Mechanism, size: usize) -> LinkOptions {
     }
 }
 
-/// Shared-memory and socket names unique to this harness run and case.
+/// Shared-memory, socket and service names unique to this harness run
+/// and case.
 fn name(kind: &str, size: usize) -> String {
     format!("ringlink-bench-{}-{kind}-{size}", std::process::id())
 }
 
-/// One end of a case's pipe, one variant per kind of pipe.
+/// One end of a case's channel, one variant per kind.
 #[allow(
     clippy::large_enum_variant,
     reason = "one endpoint per case, never moved in a loop"
@@ -110,23 +102,29 @@ fn name(kind: &str, size: usize) -> String {
 pub(super) enum Endpoint {
     Link(Link),
     Shm(ShmPipe),
+    Iceoryx(Iceoryx),
     Unix(UnixStream),
+    Seqpacket(Seqpacket),
+    Pipes(Pipes),
 }
 
-/// Runs `$body` with `$pipe` bound to the endpoint's concrete pipe, so the
-/// per-message loops are compiled for each kind (no dynamic calls).
-macro_rules! with_pipe {
-    ($endpoint:expr, $pipe:ident => $body:expr) => {
+/// Runs `$body` with `$t` bound to the endpoint's concrete transport, so
+/// the per-message loops are compiled for each kind (no dynamic calls).
+macro_rules! with_transport {
+    ($endpoint:expr, $t:ident => $body:expr) => {
         match $endpoint {
-            pipes::Endpoint::Link($pipe) => $body,
-            pipes::Endpoint::Shm($pipe) => $body,
-            pipes::Endpoint::Unix($pipe) => $body,
+            transport::Endpoint::Link($t) => $body,
+            transport::Endpoint::Shm($t) => $body,
+            transport::Endpoint::Iceoryx($t) => $body,
+            transport::Endpoint::Unix($t) => $body,
+            transport::Endpoint::Seqpacket($t) => $body,
+            transport::Endpoint::Pipes($t) => $body,
         }
     };
 }
 
 /// Spawns the child of a case (with whatever it needs to find us) and
-/// returns our end of the pipe.
+/// returns our end of the channel.
 pub(super) fn spawn(
     mechanism: Mechanism,
     size: usize,
@@ -150,6 +148,12 @@ pub(super) fn spawn(
                 .map_err(spawn_failed)?;
             Ok((Endpoint::Shm(ShmPipe { tx, rx }), child))
         }
+        Mechanism::Iceoryx2 => {
+            let prefix = name("iceoryx2", size);
+            let ours = Iceoryx::open(&prefix, size, slots(size) as usize, true)?;
+            let child = command.arg(&prefix).spawn().map_err(spawn_failed)?;
+            Ok((Endpoint::Iceoryx(ours), child))
+        }
         Mechanism::UnixStream => {
             let name = name("unix", size);
             let address = SocketAddr::from_abstract_name(&name).map_err(|e| e.to_string())?;
@@ -161,10 +165,27 @@ pub(super) fn spawn(
                 .map_err(|e| format!("accepting the child: {e}"))?;
             Ok((Endpoint::Unix(stream), child))
         }
+        Mechanism::UnixSeqpacket => {
+            let (ours, theirs) = Seqpacket::pair()?;
+            let child = command
+                .stdin(Stdio::from(theirs))
+                .spawn()
+                .map_err(spawn_failed)?;
+            Ok((Endpoint::Seqpacket(ours), child))
+        }
+        Mechanism::Pipe => {
+            let (ours, [stdin, stdout]) = Pipes::pair()?;
+            let child = command
+                .stdin(Stdio::from(stdin))
+                .stdout(Stdio::from(stdout))
+                .spawn()
+                .map_err(spawn_failed)?;
+            Ok((Endpoint::Pipes(ours), child))
+        }
     }
 }
 
-/// The child's end of the pipe, from the rest of its command line.
+/// The child's end of the channel, from the rest of its command line.
 pub(super) fn child_endpoint(
     mechanism: Mechanism,
     size: usize,
@@ -181,12 +202,20 @@ pub(super) fn child_endpoint(
             let tx = ShmRing::open(to_parent, size, slots(size))?;
             Ok(Endpoint::Shm(ShmPipe { tx, rx }))
         }
+        (Mechanism::Iceoryx2, [prefix]) => Ok(Endpoint::Iceoryx(Iceoryx::open(
+            prefix,
+            size,
+            slots(size) as usize,
+            false,
+        )?)),
         (Mechanism::UnixStream, [name]) => {
             let address = SocketAddr::from_abstract_name(name).map_err(|e| e.to_string())?;
             let stream = UnixStream::connect_addr(&address)
                 .map_err(|e| format!("connecting to @{name}: {e}"))?;
             Ok(Endpoint::Unix(stream))
         }
+        (Mechanism::UnixSeqpacket, []) => Ok(Endpoint::Seqpacket(Seqpacket::from_stdin()?)),
+        (Mechanism::Pipe, []) => Ok(Endpoint::Pipes(Pipes::from_stdio()?)),
         _ => Err(format!(
             "bad child arguments for {}: {rest:?}",
             mechanism.name()

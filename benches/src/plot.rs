@@ -1,0 +1,147 @@
+//! The picture of a run: an SVG (plotters' SVG backend, no fonts needed)
+//! with one panel per message size for the IPC round-trip p50 and one-way
+//! messages per second of every mechanism (log scale, ringlink in red),
+//! and a panel for the fixed-rate latencies. Written next to the JSON.
+
+use crate::ipc::Mechanism;
+use crate::report::Report;
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Picture size, pixels.
+const SIZE: (u32, u32) = (1800, 1000);
+/// ringlink's bars.
+const RINGLINK: RGBColor = RGBColor(200, 40, 40);
+/// Everyone else's.
+const BASELINE: RGBColor = RGBColor(70, 110, 180);
+
+/// One horizontal bar: label, value, whether it is ringlink's.
+type Bar = (String, f64, bool);
+
+/// Draws the report's figures into `path`.
+pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let title = format!(
+        "ringlink-benches {}: {} ({} CPUs, kernel {})",
+        report.versions.ringlink,
+        report.machine.cpu_model,
+        report.machine.cpus,
+        report.machine.kernel
+    );
+    let root = root
+        .titled(&title, ("sans-serif", 22))
+        .map_err(|e| fail(&e))?;
+    let Some(ipc) = &report.ipc else {
+        root.present().map_err(|e| fail(&e))?;
+        return Ok(());
+    };
+    let mut sizes: Vec<usize> = ipc.cases.iter().map(|f| f.size).collect();
+    sizes.dedup();
+    let columns = sizes.len().max(1);
+    let (top, bottom) = root.split_vertically(SIZE.1 as f64 * 0.68);
+    let rows = top.split_evenly((2, columns));
+    for (i, size) in sizes.iter().enumerate() {
+        let cases = ipc.cases.iter().filter(|f| f.size == *size);
+        let bar = |f: &crate::ipc::Figures, v: f64| {
+            (f.mechanism.name().to_string(), v, is_ringlink(f.mechanism))
+        };
+        let rtt: Vec<Bar> = cases.clone().map(|f| bar(f, f.rtt_ns[0] / 1e3)).collect();
+        let rate: Vec<Bar> = cases.map(|f| bar(f, f.msgs_per_s / 1e6)).collect();
+        panel(
+            &rows[i],
+            &format!("round trip p50, {size} B"),
+            "µs (log)",
+            &rtt,
+        )
+        .map_err(|e| fail(&e))?;
+        panel(
+            &rows[columns + i],
+            &format!("one way, {size} B"),
+            "M msgs/s (log)",
+            &rate,
+        )
+        .map_err(|e| fail(&e))?;
+    }
+    let paced: Vec<Bar> = ipc
+        .fixed_rate
+        .iter()
+        .flat_map(|f| {
+            let name = f.mechanism.name();
+            let ours = is_ringlink(f.mechanism);
+            [
+                ("p50", f.latency_ns[0]),
+                ("p99", f.latency_ns[1]),
+                ("p99.9", f.latency_ns[2]),
+            ]
+            .map(|(q, v)| (format!("{name} {q}"), v / 1e3, ours))
+        })
+        .collect();
+    if let Some(first) = ipc.fixed_rate.first() {
+        let caption = format!(
+            "fixed rate {:.1} M msgs/s, {} B: latency from the intended send time",
+            first.rate as f64 / 1e6,
+            first.size
+        );
+        let (left, _) = bottom.split_horizontally(SIZE.0 as f64 * 0.5);
+        panel(&left, &caption, "µs (log)", &paced).map_err(|e| fail(&e))?;
+    }
+    root.present().map_err(|e| fail(&e))
+}
+
+fn is_ringlink(m: Mechanism) -> bool {
+    matches!(m, Mechanism::RinglinkSpin | Mechanism::RinglinkBlocking)
+}
+
+/// One panel of horizontal bars on a log scale.
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    unit: &str,
+    bars: &[Bar],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let values = bars
+        .iter()
+        .map(|b| b.1)
+        .filter(|v| v.is_finite() && *v > 0.0);
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(0.0, f64::max);
+    if !(lo.is_finite() && hi > 0.0) {
+        return Ok(());
+    }
+    let (lo, hi) = (lo / 3.0, hi * 3.0);
+    let labels: Vec<&str> = bars.iter().map(|b| b.0.as_str()).collect();
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(190)
+        .build_cartesian_2d((lo..hi).log_scale(), (0..bars.len()).into_segmented())?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(bars.len())
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                labels.get(*i).copied().unwrap_or("").to_string()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .x_desc(unit)
+        .draw()?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, (_, v, ours))| {
+        let color = if *ours { RINGLINK } else { BASELINE };
+        let mut bar = Rectangle::new(
+            [
+                (lo, SegmentValue::Exact(i)),
+                (v.max(lo), SegmentValue::Exact(i + 1)),
+            ],
+            color.filled(),
+        );
+        bar.set_margin(3, 3, 0, 0);
+        bar
+    }))?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The cache-line ping-pong probe: two threads bounce one cache line and
+//! the median round trip says how far apart the host placed its vCPUs right
+//! now (about 80 ns when they are close, several times that when the host
+//! has moved them). Run before each case and recorded with it, so a figure
+//! is only ever compared with baselines measured under the same placement.
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::time::{Duration, Instant};
+
+/// Round trips timed together (one sample).
+const PER_SAMPLE: u32 = 50;
+/// Samples at most.
+const SAMPLES: usize = 200;
+/// The probe stops after this long, even in the middle of a sample: when
+/// the other thread rarely runs, each round trip can take a scheduler tick.
+const BUDGET: Duration = Duration::from_millis(20);
+/// How long the echoing thread may take to start.
+const START: Duration = Duration::from_millis(200);
+/// Tells the echoing thread to stop (odd, so it is seen as a ball).
+const STOP: u64 = u64::MAX;
+
+/// Median round trip, in nanoseconds, of one cache line bounced between
+/// two threads: a few milliseconds, [`BUDGET`] at most. When the other
+/// thread hardly ran, the figure is the average of the round trips that
+/// completed in the budget. Callable from any part of the harness.
+pub fn cache_line_rtt_ns() -> f64 {
+    let line = CachePadded::new(AtomicU64::new(0));
+    let mut samples = Vec::with_capacity(SAMPLES);
+    let mut start = Instant::now();
+    let mut bounced = 0u64;
+    std::thread::scope(|s| {
+        s.spawn(|| echo(&line));
+        let mut ball = 0u64;
+        // Let the echoing thread start before timing.
+        if !bounce(&line, &mut ball, start + START) {
+            line.store(STOP, Release);
+            return;
+        }
+        start = Instant::now();
+        let deadline = start + BUDGET;
+        'sampling: while samples.len() < SAMPLES {
+            let t = Instant::now();
+            for _ in 0..PER_SAMPLE {
+                if !bounce(&line, &mut ball, deadline) {
+                    break 'sampling;
+                }
+                bounced += 1;
+            }
+            samples.push(t.elapsed().as_nanos() as f64 / f64::from(PER_SAMPLE));
+        }
+        line.store(STOP, Release);
+    });
+    if samples.is_empty() {
+        // Not one sample in the budget: the average of what completed.
+        return start.elapsed().as_nanos() as f64 / bounced.max(1) as f64;
+    }
+    crate::stats::median(&samples)
+}
+
+/// One round trip: serve an odd ball, wait for it to come back even;
+/// `false` if `deadline` passed first.
+fn bounce(line: &AtomicU64, ball: &mut u64, deadline: Instant) -> bool {
+    line.store(*ball + 1, Release);
+    let mut spins = 0u32;
+    while line.load(Acquire) != *ball + 2 {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(4096) && Instant::now() > deadline {
+            return false;
+        }
+    }
+    *ball += 2;
+    true
+}
+
+/// The other thread: returns every odd ball as the next even one (by
+/// compare-and-swap, so a STOP stored meanwhile is never overwritten).
+fn echo(line: &AtomicU64) {
+    loop {
+        let ball = line.load(Acquire);
+        if ball == STOP {
+            return;
+        }
+        if ball % 2 == 1 {
+            let _ = line.compare_exchange(ball, ball + 1, AcqRel, Acquire);
+        }
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn probe_gives_a_positive_round_trip() {
+        let ns = super::cache_line_rtt_ns();
+        assert!(ns > 0.0 && ns.is_finite(), "{ns}");
+    }
+}
