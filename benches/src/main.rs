@@ -149,8 +149,10 @@ fn in_process(options: &Options) -> InprocFigures {
     );
     let (mut core, mut minimal) = (Vec::new(), Vec::new());
     for run in 1..=options.runs {
-        let c = inproc::rate(options.messages, inproc::core_ring(options.messages));
-        let m = inproc::rate(options.messages, inproc::minimal_ring(options.messages));
+        let (elapsed, moved) = inproc::core_ring_within(options.messages, inproc::LIMIT);
+        let c = inproc::rate(moved, elapsed);
+        let (elapsed, moved) = inproc::minimal_ring_within(options.messages, inproc::LIMIT);
+        let m = inproc::rate(moved, elapsed);
         eprintln!(
             "  inproc: run {run}/{}: core ring {:.1} M msgs/s, minimal ring {:.1} M msgs/s",
             options.runs,

@@ -85,10 +85,52 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
             first.rate as f64 / 1e6,
             first.size
         );
-        let (left, _) = bottom.split_horizontally(SIZE.0 as f64 * 0.5);
+        let (left, right) = bottom.split_horizontally(SIZE.0 as f64 * 0.5);
         panel(&left, &caption, "µs (log)", &paced).map_err(|e| fail(&e))?;
+        notes(&right, report).map_err(|e| fail(&e))?;
     }
     root.present().map_err(|e| fail(&e))
+}
+
+/// The legend and the probes, as lines of text.
+fn notes<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    report: &Report,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut lines = vec![
+        "red: ringlink; blue: the baselines, measured in the same run".to_string(),
+        format!("rustc: {}", report.versions.rustc),
+    ];
+    if let Some(ipc) = &report.ipc {
+        let probes: Vec<f64> = ipc
+            .cases
+            .iter()
+            .flat_map(|f| f.probe_ns.iter().copied())
+            .collect();
+        let lo = probes.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = probes.iter().copied().fold(0.0, f64::max);
+        lines.push(format!(
+            "cache-line probe before each case: median {:.0} ns (from {lo:.0} to {hi:.0} ns)",
+            crate::stats::median(&probes)
+        ));
+        for f in &ipc.fixed_rate {
+            lines.push(format!(
+                "fixed rate, {}: {} of {} sends behind schedule, max {:.0} µs",
+                f.mechanism.name(),
+                f.behind,
+                f.sent,
+                f.max_ns / 1e3
+            ));
+        }
+    }
+    for (i, line) in lines.iter().enumerate() {
+        area.draw(&Text::new(
+            line.clone(),
+            (20, 40 + 26 * i as i32),
+            ("sans-serif", 16),
+        ))?;
+    }
+    Ok(())
 }
 
 fn is_ringlink(m: Mechanism) -> bool {
@@ -111,7 +153,10 @@ fn panel<DB: DrawingBackend>(
     if !(lo.is_finite() && hi > 0.0) {
         return Ok(());
     }
-    let (lo, hi) = (lo / 3.0, hi * 3.0);
+    // Whole decades, so the log axis labels only powers of ten and their
+    // multiples, never a crowd of digits.
+    let lo = 10f64.powf((lo / 2.0).log10().floor());
+    let hi = 10f64.powf((hi * 2.0).log10().ceil());
     let labels: Vec<&str> = bars.iter().map(|b| b.0.as_str()).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16))
@@ -129,6 +174,7 @@ fn panel<DB: DrawingBackend>(
             }
             SegmentValue::Last => String::new(),
         })
+        .x_label_formatter(&|v| tick(*v))
         .x_desc(unit)
         .draw()?;
     chart.draw_series(bars.iter().enumerate().map(|(i, (_, v, ours))| {
@@ -144,4 +190,10 @@ fn panel<DB: DrawingBackend>(
         bar
     }))?;
     Ok(())
+}
+
+/// A log-axis tick: as many decimals as its decade needs, no more.
+fn tick(v: f64) -> String {
+    let decimals = (-v.log10().floor()).max(0.0) as usize;
+    format!("{v:.decimals$}")
 }
