@@ -12,13 +12,17 @@ use ringlink_netlink::route::{AF_INET, Route, dump_request};
 use ringlink_netlink::socket::NETLINK_ROUTE;
 use ringlink_netlink::socket::NetlinkSocket;
 use ringlink_netlink::{Mode, NetlinkLink, NetlinkOptions};
+use serde::{Serialize, Serializer};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Routes per second of each way of dumping, medians of the runs.
+#[derive(Serialize)]
 pub struct DumpFigures {
     /// Routes in the table.
     pub routes: usize,
+    /// The cache-line ping-pong probe before the case, in nanoseconds.
+    pub probe_ns: f64,
     /// The ringlink link in each mode it runs in here, the default first.
     pub links: Vec<LinkDump>,
     /// The modes, as probed.
@@ -30,8 +34,10 @@ pub struct DumpFigures {
 }
 
 /// The ringlink link's dumps in one mode.
+#[derive(Serialize)]
 pub struct LinkDump {
     /// The mode.
+    #[serde(serialize_with = "mode_name")]
     pub mode: Mode,
     /// Routes per second, routes parsed.
     pub routes_per_s: f64,
@@ -42,15 +48,26 @@ pub struct LinkDump {
 }
 
 /// The modes a link runs in here.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Modes {
     /// The modes to measure, the default (probed) first; with [`MODE_VAR`]
     /// set, only its mode.
+    #[serde(serialize_with = "mode_names")]
     pub runs: Vec<Mode>,
     /// The default link's report: which mode, and what the probes found.
     pub probe: String,
     /// Why each other mode cannot run (or is not measured).
     pub unavailable: Vec<String>,
+}
+
+/// Serializes a mode by its name.
+pub(crate) fn mode_name<S: Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{mode:?}"))
+}
+
+/// Serializes modes by their names.
+fn mode_names<S: Serializer>(modes: &[Mode], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(modes.iter().map(|m| format!("{m:?}")))
 }
 
 /// Probes the modes a link of `protocol` runs in here.
@@ -141,6 +158,10 @@ pub fn route_dump(
         );
     }
     let ns = Netns::create("ringlink-bench", &setup)?;
+    let probe_ns = crate::probe::cache_line_rtt_ns();
+    progress(&format!(
+        "netlink: route dump: cache-line ping-pong probe {probe_ns:.0} ns"
+    ));
     let modes = ns.inside(|| modes(NETLINK_ROUTE))?;
     let mut ours: Vec<Vec<f64>> = modes.runs.iter().map(|_| Vec::new()).collect();
     let (mut plain, mut theirs) = (Vec::new(), Vec::new());
@@ -190,6 +211,7 @@ pub fn route_dump(
         .collect();
     Ok(DumpFigures {
         routes: total,
+        probe_ns,
         links,
         modes,
         plain: median(&plain),

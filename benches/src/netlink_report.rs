@@ -5,37 +5,54 @@
 
 use crate::netlink::{self, DumpFigures, Modes};
 use crate::nfqueue::{self, NfqFigures, Way};
+use serde::Serialize;
 
-/// Runs the netlink part (as root; says why it skips otherwise) and prints
-/// its tables: shorter with `quick`, `runs` runs of each case.
-pub fn run(quick: bool, runs: usize) -> Result<(), String> {
+/// What the netlink part measured, for the JSON report.
+#[derive(Serialize)]
+pub struct NetlinkFigures {
+    /// The route dumps.
+    pub route_dump: DumpFigures,
+    /// The nfqueue comparison, or why it was skipped.
+    pub nfqueue: Result<NfqFigures, String>,
+}
+
+/// Runs the netlink part and prints its tables: shorter with `quick`,
+/// `runs` runs of each case. `None` when not root (it says why it skips).
+pub fn run(quick: bool, runs: usize) -> Result<Option<NetlinkFigures>, String> {
     println!();
     if !rustix::process::geteuid().is_root() {
         println!(
             "Netlink: skipped (the route dump and the nfqueue comparison run in a private network namespace, which needs root)"
         );
-        return Ok(());
+        return Ok(None);
     }
     let routes = if quick { 20_000 } else { 200_000 };
     let dump = netlink::route_dump(routes, runs, &mut |line| eprintln!("  {line}"))?;
     print_dump(&dump);
     println!();
-    match nfqueue::missing_tool() {
-        Some(why) => println!("Nfqueue: skipped ({why})"),
+    let nfqueue = match nfqueue::missing_tool() {
+        Some(why) => {
+            println!("Nfqueue: skipped ({why})");
+            Err(why)
+        }
         None => {
             let packets = if quick { 50_000 } else { 200_000 };
             let figures = nfqueue::compare(packets, runs, &mut |line| eprintln!("  {line}"))?;
             print_nfqueue(&figures);
+            Ok(figures)
         }
-    }
-    Ok(())
+    };
+    Ok(Some(NetlinkFigures {
+        route_dump: dump,
+        nfqueue,
+    }))
 }
 
 /// Prints the route dump table, the goals and the modes.
 fn print_dump(f: &DumpFigures) {
     println!(
-        "Netlink route dump, {} IPv4 routes in a private namespace (medians):",
-        f.routes
+        "Netlink route dump, {} IPv4 routes in a private namespace (medians; cache-line probe {:.0} ns):",
+        f.routes, f.probe_ns
     );
     println!();
     println!("| way | routes/s | vs plain recv loop | vs ip -j route show |");
@@ -68,11 +85,12 @@ fn print_dump(f: &DumpFigures) {
 /// Prints the nfqueue table, the goals and the modes.
 fn print_nfqueue(f: &NfqFigures) {
     println!(
-        "Nfqueue, {} UDP packets of {} B per consumer through an iptables-legacy NFQUEUE rule on lo in a private namespace, batch verdicts every {} packets or when drained (medians of {} runs):",
+        "Nfqueue, {} UDP packets of {} B per consumer through an iptables-legacy NFQUEUE rule on lo in a private namespace, batch verdicts every {} packets or when drained (medians of {} runs; cache-line probe {:.0} ns):",
         f.packets,
         nfqueue::PACKET,
         nfqueue::BATCH,
-        f.runs
+        f.runs,
+        f.probe_ns
     );
     println!();
     println!(

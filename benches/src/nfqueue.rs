@@ -49,6 +49,7 @@ use ringlink_netlink::request::exchange;
 use ringlink_netlink::socket::{NETLINK_NETFILTER, NetlinkSocket};
 use ringlink_netlink::{Mode, NetlinkLink, NetlinkOptions};
 use rustix::time::ClockId;
+use serde::Serialize;
 use std::io::IoSlice;
 use std::net::UdpSocket;
 use std::process::Command;
@@ -98,6 +99,13 @@ pub enum Way {
     PlainBatch,
 }
 
+impl Serialize for Way {
+    /// A way is written as its name.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
 impl Way {
     /// How the way is shown.
     pub fn name(self) -> String {
@@ -110,6 +118,7 @@ impl Way {
 }
 
 /// What one way measured, medians of the runs.
+#[derive(Serialize)]
 pub struct WayFigures {
     /// The way.
     pub way: Way,
@@ -130,9 +139,12 @@ pub struct WayFigures {
 }
 
 /// The whole comparison.
+#[derive(Serialize)]
 pub struct NfqFigures {
     /// Packets per consumer and run.
     pub packets: u64,
+    /// The cache-line ping-pong probe before the case, in nanoseconds.
+    pub probe_ns: f64,
     /// Runs of each way.
     pub runs: usize,
     /// The ways: the ringlink link in each mode it runs in here (the
@@ -168,6 +180,10 @@ pub fn compare(
     progress: &mut dyn FnMut(&str),
 ) -> Result<NfqFigures, String> {
     let ns = Netns::create("ringlink-nfq-bench", "link set lo up\n")?;
+    let probe_ns = crate::probe::cache_line_rtt_ns();
+    progress(&format!(
+        "nfqueue: cache-line ping-pong probe {probe_ns:.0} ns"
+    ));
     let rules = [
         format!("OUTPUT -o lo -p udp --dport {PORT} -j NFQUEUE --queue-num {QUEUE}"),
         format!("INPUT -p udp --dport {PORT} -j DROP"),
@@ -268,6 +284,7 @@ pub fn compare(
         .collect();
     Ok(NfqFigures {
         packets,
+        probe_ns,
         runs,
         ways: figures,
         modes,
