@@ -26,7 +26,7 @@ use ringlink_core::{
 };
 use ringlink_memfd::control::Layout;
 use ringlink_memfd::{Link, LinkOptions, Trust};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::process::{Child, ExitStatus, Stdio};
@@ -73,6 +73,10 @@ struct Tally {
     other: Vec<String>,
     /// Longest single call.
     max_call: Duration,
+    /// Frames reported as deferred and overwritten by the peer.
+    overwritten: BTreeSet<u32>,
+    /// Handles of those frames refused afterwards (as foreign).
+    handles_lost: u64,
     /// Deferred frames taken and released.
     deferred: u64,
     /// When `Disconnected` was seen (CLOCK_MONOTONIC, ns).
@@ -107,8 +111,18 @@ impl Tally {
     /// Records an error; `true` when it is `Disconnected` (the end).
     fn error(&mut self, error: LinkError) -> bool {
         match error {
-            LinkError::Ring(RingError::Corrupt { kind, .. }) => {
+            LinkError::Ring(RingError::Corrupt { kind, frame }) => {
+                if let Corruption::DeferredOverwritten(_) = kind {
+                    self.overwritten.insert(frame);
+                }
                 *self.corrupt.entry(corruption_name(&kind)).or_default() += 1;
+            }
+            // A deferred frame the peer overwrote was reported as such
+            // and taken back from this side: its handle no longer works.
+            LinkError::Ring(RingError::ForeignHandle(frame))
+                if self.overwritten.contains(&frame) =>
+            {
+                self.handles_lost += 1;
             }
             LinkError::TimedOut { .. } => self.timed_out += 1,
             LinkError::Disconnected => {
@@ -149,6 +163,7 @@ impl Tally {
             format!("other={}", self.other.len()),
             format!("max_call_us={}", self.max_call.as_micros()),
             format!("deferred={}", self.deferred),
+            format!("handles_lost={}", self.handles_lost),
             format!("disconnected_at={}", self.disconnected_at.unwrap_or(0)),
             format!("peak_kib={}", Usage::own().peak_kib),
         ];
