@@ -90,6 +90,8 @@ pub struct Link {
     idle_polls: u32,
     /// Corrupt frames in a row met after the peer was gone.
     corrupt_since_gone: u64,
+    /// The last out-of-band send found the socket full.
+    socket_full: bool,
 }
 
 /// The descriptors a link is made of.
@@ -207,6 +209,7 @@ impl Link {
             buf: AlignedVec::new(),
             idle_polls: 0,
             corrupt_since_gone: 0,
+            socket_full: false,
         })
     }
 
@@ -281,6 +284,41 @@ impl Link {
         }
     }
 
+    /// Waits until the socket has room for an out-of-band message again
+    /// (the peer took some), or the peer hangs up; `Ok(false)` at the
+    /// timeout.
+    fn wait_socket_writable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
+        use ringlink_core::Notifier;
+        // The peer makes room by reaching the COPY frames: wake it.
+        self.wake
+            .notify()
+            .map_err(|e| LinkError::io("waking the peer", e))?;
+        let Some(channel) = &self.channel else {
+            return Ok(true);
+        };
+        let timeout = timeout.map(|t| rustix::time::Timespec {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: i64::from(t.subsec_nanos()),
+        });
+        let mut fds = [PollFd::new(
+            &channel.socket,
+            PollFlags::OUT | PollFlags::RDHUP,
+        )];
+        let ready = match poll(&mut fds, timeout.as_ref()) {
+            Ok(n) => n > 0,
+            Err(Errno::INTR) => false,
+            Err(e) => return Err(LinkError::io("waiting for room in the link socket", e)),
+        };
+        let hang_up = PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR;
+        if fds[0].revents().intersects(hang_up) {
+            self.wake.mark_peer_gone();
+        }
+        if self.peer_gone() {
+            return Err(LinkError::Disconnected);
+        }
+        Ok(ready)
+    }
+
     /// Looks for a dead peer: a hang-up of the socket, or for a named
     /// segment, the peer's process gone (one system call either way).
     fn check_hangup(&self) -> bool {
@@ -348,6 +386,9 @@ impl FrameSender for Link {
     }
 
     fn wait_writable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
+        if std::mem::take(&mut self.socket_full) {
+            return self.wait_socket_writable(timeout);
+        }
         // No flush needed first: before parking, the wait wakes a sleeping
         // consumer itself.
         let ready = self.wait_in_slices(timeout, |link| link.tx.has_room())?;
@@ -405,7 +446,13 @@ impl FrameSender for Link {
                 )))
             }
             Err(Errno::AGAIN) => {
-                frame.abort();
+                // The socket is full: the peer has yet to take the messages
+                // before this one. Not a failed message, so no empty frame
+                // is published for it (a retry loop would fill the ring with
+                // them): the frame goes back unpublished, and
+                // `wait_writable` waits for room in the socket.
+                frame.cancel();
+                self.socket_full = true;
                 Ok(false)
             }
             Err(Errno::PIPE | Errno::CONNRESET) => {

@@ -361,3 +361,47 @@ fn two_processes_move_every_size_class_in_every_wait_mode_with_nothing_lost_and_
         eprintln!("{line}");
     }
 }
+
+/// Found by the soak: when the socket had no room for another out-of-band
+/// message, the sender published an empty frame for each retry, filling
+/// the ring with them; a consumer whose releases were held back (working
+/// through a backlog) could then walk a lap of empty frames onto a frame it
+/// had already read, and read it again. A full socket is now backpressure
+/// like a full ring: nothing is published, and `wait_writable` waits for
+/// the socket.
+#[test]
+fn a_full_socket_is_backpressure_and_publishes_no_empty_frames() {
+    let (mut a, mut b) = ringlink_memfd::pair(&options()).unwrap();
+    let big = |seq| common::message_of_len(seq, 60 << 10);
+    let mut sent = 0;
+    while a.try_send(&big(sent)).unwrap() {
+        sent += 1;
+        assert!(sent < 64, "the socket never filled");
+    }
+    // Retries while the socket is full publish nothing: the ring keeps
+    // its room for messages that fit a frame.
+    for _ in 0..200 {
+        assert!(!a.try_send(&big(sent)).unwrap());
+    }
+    let small = common::message_of_len(sent, 100);
+    assert!(
+        a.try_send(&small).unwrap(),
+        "the ring filled up with empty frames"
+    );
+    // The wait is for the socket, and times out while nobody reads.
+    let started = Instant::now();
+    assert!(!a.try_send(&big(sent + 1)).unwrap());
+    assert!(!a.wait_writable(Some(Duration::from_millis(50))).unwrap());
+    assert!(started.elapsed() >= Duration::from_millis(40));
+    a.flush().unwrap();
+    // Everything arrives in order, nothing twice; then the socket has room.
+    for seq in 0..=sent {
+        common::verify(&b.recv(PATIENCE).unwrap(), seq);
+    }
+    while !a.try_send(&big(sent + 1)).unwrap() {
+        assert!(a.wait_writable(PATIENCE).unwrap());
+    }
+    a.flush().unwrap();
+    common::verify(&b.recv(PATIENCE).unwrap(), sent + 1);
+    assert!(b.next().unwrap().is_none());
+}
