@@ -127,9 +127,10 @@ fn run(options: &Options) -> Result<(), String> {
             fixed_rate,
         });
     }
-    if wants("netlink") {
-        // The netlink figures join the JSON through `report.set_netlink`.
-        ringlink_benches::netlink_report::run(options.quick, options.runs)?;
+    if wants("netlink")
+        && let Some(figures) = ringlink_benches::netlink_report::run(options.quick, options.runs)?
+    {
+        report.set_netlink(&figures)?;
     }
     if let Some(path) = &options.json {
         let svg = report.write(path)?;
