@@ -221,6 +221,9 @@ impl<M: Memory> Consumer<M> {
                 return Err(fault);
             }
         }
+        // Releases held back still read VALID: a walk over a lap of empty
+        // frames would come round to them and take them again.
+        self.publish_releases();
         // Each turn steps one frame or returns.
         for _ in 0..=self.ring.frame_nr() {
             let index = self.pos;

@@ -83,7 +83,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn ring_matches_a_queue(frames in 1u32..6, ops in proptest::collection::vec(op(), 1..200)) {
+    fn ring_matches_a_queue(frames in prop_oneof![1u32..6, 8u32..20], ops in proptest::collection::vec(op(), 1..200)) {
         let mut rig = rig(frames);
         // Committed frames in order; `None` for aborted or empty ones,
         // which the consumer steps over unseen.
@@ -175,5 +175,30 @@ proptest! {
             filled += 1;
         }
         prop_assert_eq!(filled, rig.frames, "no frame leaked");
+    }
+}
+
+/// A release held back while a backlog is read must not be read again when
+/// the consumer then walks a whole lap of aborted frames back to it.
+#[test]
+fn a_lap_of_aborted_frames_does_not_bring_a_message_back() {
+    let mut rig = rig(8);
+    let frame = rig.tx.reserve().unwrap().unwrap();
+    frame.write(b"once").unwrap();
+    // The other seven frames: reservations dropped without a commit.
+    for _ in 1..8 {
+        drop(rig.tx.reserve().unwrap().expect("a free frame"));
+    }
+    let (bytes, _) = take(&mut rig, false).expect("the message");
+    assert_eq!(bytes, b"once");
+    assert!(take(&mut rig, false).is_none(), "read once, not twice");
+    // Every frame comes back to the producer.
+    for _ in 0..8 {
+        rig.tx
+            .reserve()
+            .unwrap()
+            .expect("room")
+            .write(b"x")
+            .unwrap();
     }
 }
