@@ -25,6 +25,7 @@ use common::{
 use ringlink_core::{FrameReceiver, FrameSender, LinkError};
 use ringlink_memfd::Link;
 use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
@@ -155,6 +156,18 @@ fn consume(link: &mut Link, words: &SharedWords, rng: &mut Rng) {
     }
 }
 
+/// Spawns the child playing `role` for round `round`, with a fresh shared
+/// page and a seed of its own.
+fn start(role: &str, round: u64, rng: &mut Rng) -> (SharedWords, Link, Child) {
+    let words = SharedWords::create(&format!("crash-{role}-{round}"), WORD_COUNT);
+    let env = [
+        (WORDS, words.path().to_string()),
+        (SEED, rng.next_u64().to_string()),
+    ];
+    let (link, child) = spawn(&options(), role, &env);
+    (words, link, child)
+}
+
 #[test]
 fn a_producer_killed_at_random_points_loses_nothing_it_committed() {
     let kills = env_number(KILLS, 100);
@@ -166,12 +179,7 @@ fn a_producer_killed_at_random_points_loses_nothing_it_committed() {
     let mut slowest = Duration::ZERO;
     let started = Instant::now();
     for round in 0..kills {
-        let words = SharedWords::create(&format!("crash-producer-{round}"), WORD_COUNT);
-        let env = [
-            (WORDS, words.path().to_string()),
-            (SEED, rng.next_u64().to_string()),
-        ];
-        let (mut link, mut child) = spawn(&options(), "producer", &env);
+        let (words, mut link, mut child) = start("producer", round, &mut rng);
         verify(&link.recv(PATIENCE).expect("the first message"), 0);
         let mut received = 1;
         // Kill after up to 20 ms of producing; one round in three, this
@@ -239,12 +247,7 @@ fn a_consumer_killed_at_random_points_disconnects_its_producer() {
     let mut slowest = Duration::ZERO;
     let started = Instant::now();
     for round in 0..kills {
-        let words = SharedWords::create(&format!("crash-consumer-{round}"), WORD_COUNT);
-        let env = [
-            (WORDS, words.path().to_string()),
-            (SEED, rng.next_u64().to_string()),
-        ];
-        let (mut link, mut child) = spawn(&options(), "consumer", &env);
+        let (words, mut link, mut child) = start("consumer", round, &mut rng);
         let kill_after = Duration::from_micros(rng.range(0..20_000));
         let mut sent = 0u64;
         let producing = Instant::now();

@@ -19,6 +19,7 @@ mod common;
 
 use common::{
     PATIENCE, Rng, Usage, check, child_command, env_number, message, message_of_len, options,
+    parse_report,
 };
 use ringlink_core::Status;
 use ringlink_core::{
@@ -481,17 +482,6 @@ fn hostile(seed: u64) {
         println!("REPORT {action}={n}");
     }
     println!("REPORT truncate_refused={}", u64::from(truncate_refused));
-}
-
-/// `REPORT key=value` lines of a child's output.
-fn parse_report(output: &str) -> BTreeMap<String, String> {
-    output
-        .lines()
-        // The harness's "test child_entry ... " may start the first line.
-        .filter_map(|l| l.find("REPORT ").map(|at| &l[at + 7..]))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn number(report: &BTreeMap<String, String>, key: &str) -> u64 {

@@ -214,13 +214,7 @@ fn run(role: &str) -> BTreeMap<String, String> {
         .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "the {role} child failed: {status:?}");
-    output
-        .lines()
-        // The harness's "test child_entry ... " may start the first line.
-        .filter_map(|l| l.find("REPORT ").map(|at| &l[at + 7..]))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    common::parse_report(&output)
 }
 
 /// A `before->after` figure.

@@ -156,6 +156,17 @@ pub fn spawn(options: &LinkOptions, role: &str, env: &[(&str, String)]) -> (Link
     (link, child)
 }
 
+/// The `REPORT key=value` lines a child printed.
+pub fn parse_report(output: &str) -> std::collections::BTreeMap<String, String> {
+    output
+        .lines()
+        // The harness's "test child_entry ... " may start the first line.
+        .filter_map(|l| l.find("REPORT ").map(|at| &l[at + 7..]))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// An environment variable's number, or `default` when it is not set.
 pub fn env_number(var: &str, default: u64) -> u64 {
     match std::env::var(var) {
