@@ -2,8 +2,9 @@
 //! every size class (tiny, up to a frame, exactly a frame, larger than a
 //! frame and so out of band) for a set time, in each wait mode (busy spin;
 //! blocking, which parks at once; the default short spin, then park), in
-//! bursts and pauses so that both sides sleep and are woken, in both
-//! directions (one per mode). Nothing may be lost, duplicated, reordered
+//! bursts and pauses so that both sides sleep and are woken, with runs of
+//! aborted reservations (empty frames) between, in both directions (one
+//! per mode). Nothing may be lost, duplicated, reordered
 //! or damaged, and the resident memory, descriptors and mappings of both
 //! processes must stay flat from the end of the warm-up to the end.
 //!
@@ -73,7 +74,8 @@ fn size_of(seq: u64, rng: &mut Rng, capacity: usize, max: usize) -> (usize, usiz
 }
 
 /// Sends messages numbered from `*seq` on until `end`, in bursts with
-/// pauses (the consumer parks), flushing every 16 and at each pause.
+/// pauses (the consumer parks), flushing every 16 and at each pause, now
+/// and then aborting a run of reservations.
 fn produce(link: &mut Link, end: Instant, rng: &mut Rng, seq: &mut u64) -> Result<(), LinkError> {
     let (capacity, max) = (link.frame_capacity(), link.max_message().min(64 << 10));
     while Instant::now() < end {
@@ -104,6 +106,16 @@ fn produce(link: &mut Link, end: Instant, rng: &mut Rng, seq: &mut u64) -> Resul
         link.flush()?;
         if rng.one_in(8) {
             std::thread::sleep(Duration::from_micros(rng.range(0..2000)));
+        }
+        if rng.one_in(64) {
+            // A run of aborted reservations (empty frames, which the
+            // consumer steps over), up to more than a ring's worth.
+            for _ in 0..rng.range(1..100) {
+                match link.reserve()? {
+                    Some(frame) => drop(frame),
+                    None => break,
+                }
+            }
         }
     }
     Ok(())
