@@ -70,7 +70,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 Some("memfd") => options.only = Some("ipc".to_string()),
                 other => {
                     return Err(format!(
-                        "--only takes inproc, memfd (or ipc) or netlink, not {other:?}"
+                        "--only takes inproc, memfd (or ipc) or netlink, not {:?}",
+                        other.unwrap_or("nothing")
                     ));
                 }
             },
