@@ -192,15 +192,21 @@ impl Geometry {
         };
         let frame_size = max_message
             .checked_add(HDRLEN)
-            .map(|n| n.next_multiple_of(FRAME_ALIGN))
+            .and_then(|n| n.checked_next_multiple_of(FRAME_ALIGN))
             .filter(|&n| n <= i32::MAX as usize)
             .ok_or_else(|| bad.clone())?;
         if frames == 0 || page_size == 0 {
             return Err(bad);
         }
         let min_pages = frame_size.div_ceil(page_size);
+        // Only blocks the kernel accepts (at most i32::MAX bytes): that also
+        // keeps the products below from overflowing with any page size.
         let block_size = (min_pages..min_pages + 16)
-            .map(|pages| pages * page_size)
+            .map_while(|pages| {
+                pages
+                    .checked_mul(page_size)
+                    .filter(|&block| block <= i32::MAX as usize)
+            })
             .min_by_key(|&block| {
                 // waste per frame, in parts per million of the block
                 let per_block = block / frame_size;
@@ -243,8 +249,13 @@ impl Geometry {
         if frames == 0 {
             return Err(bad);
         }
-        let min_pages = (needed.next_multiple_of(16))
-            .saturating_mul(frames_usize)
+        // A block must fit a u32: refusing larger requests here also keeps
+        // `pages * page` below from overflowing (the fuzz target found it).
+        let min_pages = needed
+            .checked_next_multiple_of(16)
+            .and_then(|n| n.checked_mul(frames_usize))
+            .filter(|&n| n <= u32::MAX as usize)
+            .ok_or_else(|| bad.clone())?
             .div_ceil(page);
         for pages in min_pages..min_pages.saturating_add(64) {
             let block = pages * page;
