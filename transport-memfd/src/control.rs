@@ -221,6 +221,65 @@ impl ControlPage {
     }
 }
 
+/// The acceptor's checks of a peer's offer, reachable without building a
+/// link: entry points for ringlink's fuzz targets (`core/fuzz`). Not part
+/// of the API; they run exactly the code a link runs.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{ControlPage, Layout};
+    use crate::error::SetupError;
+    use std::os::fd::OwnedFd;
+    use std::time::Duration;
+
+    /// Reads a control page image (`page`, zero-padded to the page's size)
+    /// the way a peer's mapped page is read, and validates the layout it
+    /// declares against a segment of `segment_size` bytes.
+    pub fn check_control_page(page: &[u8], segment_size: u64) -> Result<Layout, SetupError> {
+        let shape = std::alloc::Layout::new::<ControlPage>();
+        let n = page.len().min(shape.size());
+        // SAFETY: a zeroed allocation of the control page's size and
+        // alignment, `n` bytes of which are overwritten, then owned by the
+        // box; the control page is made of atomics only, so any bytes are a
+        // valid value.
+        let control = unsafe {
+            let raw = std::alloc::alloc_zeroed(shape);
+            if raw.is_null() {
+                std::alloc::handle_alloc_error(shape);
+            }
+            std::ptr::copy_nonoverlapping(page.as_ptr(), raw, n);
+            Box::from_raw(raw.cast::<ControlPage>())
+        };
+        let layout = control.read()?;
+        layout.validate(segment_size)?;
+        Ok(layout)
+    }
+
+    /// The acceptor's side of the handshake on `socket`: receives the
+    /// greeting and descriptors (waiting up to `timeout`), then checks the
+    /// offered segment (memfd, seals, size, control page) and maps it, as
+    /// [`crate::connect`] does before it sets up a link.
+    pub fn accept_offer(socket: OwnedFd, timeout: Duration) -> Result<Layout, SetupError> {
+        use std::os::fd::AsFd;
+        let offer = crate::handshake::receive(socket.as_fd(), timeout)?;
+        let (_segment, layout, _mapping) = crate::segment::open(offer.segment)?;
+        Ok(layout)
+    }
+
+    /// Byte offsets in the segment of the skip cursors of ring 0 and 1 (in
+    /// the control page), where a link places them.
+    pub fn cursor_offsets() -> [usize; 2] {
+        let cursors = std::mem::offset_of!(ControlPage, cursors);
+        let size = std::mem::size_of::<super::CursorWord>();
+        [cursors, cursors + size]
+    }
+
+    /// Bytes of the control page that carry data (the rest of its page is
+    /// zero).
+    pub fn control_page_len() -> usize {
+        std::mem::size_of::<ControlPage>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
