@@ -11,7 +11,7 @@ use ringlink_netlink::request::exchange;
 use ringlink_netlink::route::{AF_INET, Route, dump_request};
 use ringlink_netlink::socket::NETLINK_ROUTE;
 use ringlink_netlink::socket::NetlinkSocket;
-use ringlink_netlink::{Mode, NetlinkLink, NetlinkOptions};
+use ringlink_netlink::{Mode, ModeError, NetlinkLink, NetlinkOptions};
 use serde::{Serialize, Serializer};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -95,6 +95,10 @@ pub fn modes(protocol: i32) -> Result<Modes, String> {
         match open(Some(mode)) {
             _ if mode == default => {}
             Ok(_) => modes.runs.push(mode),
+            // The probe's report already says why.
+            Err(ModeError::Unavailable { mode, .. }) => modes
+                .unavailable
+                .push(format!("{mode:?} mode, unavailable here (see why above)")),
             Err(e) => modes.unavailable.push(e.to_string()),
         }
     }
