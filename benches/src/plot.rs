@@ -1,7 +1,9 @@
 //! The picture of a run: an SVG (plotters' SVG backend, no fonts needed)
 //! with one panel per message size for the IPC round-trip p50 and one-way
 //! messages per second of every mechanism (log scale, ringlink in red),
-//! and a panel for the fixed-rate latencies. Written next to the JSON.
+//! a panel for the fixed-rate latencies, and, when the netlink part ran,
+//! one for the route dumps and one for the nfqueue consumers. Written next
+//! to the JSON.
 
 use crate::ipc::Mechanism;
 use crate::report::Report;
@@ -10,7 +12,7 @@ use plotters::prelude::*;
 use std::path::Path;
 
 /// Picture size, pixels.
-const SIZE: (u32, u32) = (1800, 1000);
+const SIZE: (u32, u32) = (1800, 1300);
 /// ringlink's bars.
 const RINGLINK: RGBColor = RGBColor(200, 40, 40);
 /// Everyone else's.
@@ -34,6 +36,28 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
     let root = root
         .titled(&title, ("sans-serif", 22))
         .map_err(|e| fail(&e))?;
+    let (root, netlink_row) = root.split_vertically(SIZE.1 as f64 * 0.74);
+    if let Some(netlink) = &report.netlink {
+        let (dump, nfqueue) = netlink_bars(netlink);
+        let (left, right) = netlink_row.split_horizontally(SIZE.0 as f64 * 0.5);
+        panel(
+            &left,
+            &format!(
+                "netlink route dump, {} IPv4 routes, every route parsed",
+                netlink["route_dump"]["routes"].as_u64().unwrap_or(0)
+            ),
+            "M routes/s (log)",
+            &dump,
+        )
+        .map_err(|e| fail(&e))?;
+        panel(
+            &right,
+            "nfqueue consumers, 1400-byte packets",
+            "k packets/s (log)",
+            &nfqueue,
+        )
+        .map_err(|e| fail(&e))?;
+    }
     let Some(ipc) = &report.ipc else {
         root.present().map_err(|e| fail(&e))?;
         return Ok(());
@@ -41,7 +65,7 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
     let mut sizes: Vec<usize> = ipc.cases.iter().map(|f| f.size).collect();
     sizes.dedup();
     let columns = sizes.len().max(1);
-    let (top, bottom) = root.split_vertically(SIZE.1 as f64 * 0.68);
+    let (top, bottom) = root.split_vertically(SIZE.1 as f64 * 0.5);
     let rows = top.split_evenly((2, columns));
     for (i, size) in sizes.iter().enumerate() {
         let cases = ipc.cases.iter().filter(|f| f.size == *size);
@@ -133,6 +157,43 @@ fn notes<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The route dump's and the nfqueue comparison's bars, read from the
+/// netlink part's JSON (`netlink_report::NetlinkFigures`); what is missing
+/// is left out.
+fn netlink_bars(netlink: &serde_json::Value) -> (Vec<Bar>, Vec<Bar>) {
+    let number = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    let dump = &netlink["route_dump"];
+    let links = dump["links"].as_array().into_iter().flatten();
+    let mut routes: Vec<Bar> = links
+        .map(|l| {
+            let mode = l["mode"].as_str().unwrap_or("?");
+            (
+                format!("ringlink, {mode} mode"),
+                number(&l["routes_per_s"]) / 1e6,
+                true,
+            )
+        })
+        .collect();
+    routes.push((
+        "plain 32 KiB recv loop".into(),
+        number(&dump["plain"]) / 1e6,
+        false,
+    ));
+    routes.push(("ip -j route show".into(), number(&dump["ip"]) / 1e6, false));
+    let ways = netlink["nfqueue"]["Ok"]["ways"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let packets = ways
+        .map(|w| {
+            let name = w["way"].as_str().unwrap_or("?").to_string();
+            let ours = name.starts_with("ringlink");
+            (name, number(&w["packets_per_s"]) / 1e3, ours)
+        })
+        .collect();
+    (routes, packets)
+}
+
 fn is_ringlink(m: Mechanism) -> bool {
     matches!(m, Mechanism::RinglinkSpin | Mechanism::RinglinkBlocking)
 }
@@ -162,7 +223,7 @@ fn panel<DB: DrawingBackend>(
         .caption(caption, ("sans-serif", 16))
         .margin(8)
         .x_label_area_size(32)
-        .y_label_area_size(190)
+        .y_label_area_size(300)
         .build_cartesian_2d((lo..hi).log_scale(), (0..bars.len()).into_segmented())?;
     chart
         .configure_mesh()
