@@ -22,7 +22,7 @@ const START: Duration = Duration::from_millis(200);
 const STOP: u64 = u64::MAX;
 
 /// Median round trip, in nanoseconds, of one cache line bounced between
-/// two threads: a few milliseconds, [`BUDGET`] at most. When the other
+/// two threads: a few milliseconds, `BUDGET` at most. When the other
 /// thread hardly ran, the figure is the average of the round trips that
 /// completed in the budget. Callable from any part of the harness.
 pub fn cache_line_rtt_ns() -> f64 {

@@ -6,7 +6,7 @@
 //!
 //! The harness runs itself as the child (`--ipc-child ...`); every
 //! mechanism copies each message in on one side and out on the other. The
-//! measuring loops ([`case`]) are written once against [`Transport`]
+//! measuring loops (`case`) are written once against `Transport`
 //! (`transport.rs`); a mechanism only says how to send and receive.
 
 #[macro_use]
