@@ -11,8 +11,9 @@
 //!   and nfqueue verdicts through the ringlink link against plain recv
 //!   loops (with `iptables-legacy`).
 //!
-//! `--json PATH` writes every figure with the probes, the machine and the
-//! versions as JSON, and a picture of them next to it (`.svg`).
+//! Every figure with the probes, the machine and the versions is written as
+//! JSON, and a picture of them next to it (`.svg`): to [`DEFAULT_JSON`],
+//! or to `--json PATH`; both paths are printed at the end.
 
 use ringlink_benches::inproc::{self, MESSAGE};
 use ringlink_benches::ipc;
@@ -21,6 +22,10 @@ use ringlink_benches::report::{InprocFigures, IpcReport, Report, RunOptions};
 use ringlink_benches::stats::median;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Where the report goes without `--json`: beside the build, relative to
+/// the directory the harness runs in (the workspace, under `cargo run`).
+const DEFAULT_JSON: &str = "target/ringlink-benches/results.json";
 
 const USAGE: &str = "usage: ringlink-benches [--quick] [--only inproc|memfd|netlink] [--runs N] [--messages N] [--json PATH]";
 
@@ -35,7 +40,7 @@ struct Options {
     /// Which part to run: `None` for all.
     only: Option<String>,
     /// Where to write the JSON report (and the picture beside it).
-    json: Option<PathBuf>,
+    json: PathBuf,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -44,7 +49,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         runs: 5,
         quick: false,
         only: None,
-        json: None,
+        json: PathBuf::from(DEFAULT_JSON),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -76,7 +81,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
             },
             "--json" => match args.next() {
-                Some(path) => options.json = Some(PathBuf::from(path)),
+                Some(path) => options.json = PathBuf::from(path),
                 None => return Err(format!("--json needs a path; {USAGE}")),
             },
             "-h" | "--help" => return Err(USAGE.into()),
@@ -135,11 +140,14 @@ fn run(options: &Options) -> Result<(), String> {
     {
         report.set_netlink(&figures)?;
     }
-    if let Some(path) = &options.json {
-        let svg = report.write(path)?;
-        println!("Figures: {}", path.display());
-        println!("Picture: {}", svg.display());
+    let path = &options.json;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
+    let svg = report.write(path)?;
+    println!();
+    println!("Figures: {}", path.display());
+    println!("Picture: {}", svg.display());
     Ok(())
 }
 
