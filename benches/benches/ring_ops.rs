@@ -11,7 +11,7 @@
 //! Run: `cargo bench -p ringlink-benches --bench ring_ops`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ringlink_core::{Consumer, FrameMeta, Geometry, HeapMemory, Producer, Ring};
+use ringlink_core::{Consumer, FrameMeta, Geometry, HeapMemory, Producer, ring_ends};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -25,12 +25,7 @@ const FRAMES: u32 = 256;
 fn ends() -> (Producer<Arc<HeapMemory>>, Consumer<Arc<HeapMemory>>) {
     let geometry = Geometry::for_messages(MESSAGE, FRAMES).expect("a valid geometry");
     let memory = Arc::new(HeapMemory::new(geometry.ring_size() + 64));
-    let ring = || {
-        Ring::new(memory.clone(), 0, geometry)
-            .and_then(|r| r.with_skip_cursor(geometry.ring_size()))
-            .expect("a ring over the heap")
-    };
-    (Producer::new(ring()), Consumer::new(ring()))
+    ring_ends(memory, geometry, 0).expect("a ring over the heap")
 }
 
 fn ring_ops(c: &mut Criterion) {

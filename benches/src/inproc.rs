@@ -3,7 +3,7 @@
 
 use crate::minimal_ring::{MinimalRing, Slot};
 use crossbeam_utils::Backoff;
-use ringlink_core::{Consumer, Geometry, HeapMemory, Producer, Ring};
+use ringlink_core::{Geometry, HeapMemory, ring_ends};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Release};
@@ -90,12 +90,7 @@ pub fn core_ring(count: u64) -> Duration {
 pub fn core_ring_within(count: u64, limit: Duration) -> (Duration, u64) {
     let geometry = Geometry::exact(MESSAGE, FRAMES).expect("geometry");
     let mem = Arc::new(HeapMemory::new(geometry.ring_size() + 64));
-    let ring = || {
-        Ring::new(mem.clone(), 0, geometry)
-            .and_then(|r| r.with_skip_cursor(geometry.ring_size()))
-            .expect("ring")
-    };
-    let (mut tx, mut rx) = (Producer::new(ring()), Consumer::new(ring()));
+    let (mut tx, mut rx) = ring_ends(mem, geometry, 0).expect("ring");
     let end = &End::new(count, limit);
     let elapsed = two_threads(
         move || {

@@ -11,7 +11,7 @@ use crate::error::{LinkError, RingError};
 use crate::geometry::Geometry;
 use crate::memory::{HeapMemory, Memory};
 use crate::producer::{Producer, WriteGuard};
-use crate::ring::Ring;
+use crate::ring::ring_ends;
 use crate::wait::{Doorbell, DoorbellWords, Notifier, SpinPolicy, wait_until};
 use std::collections::VecDeque;
 use std::os::fd::BorrowedFd;
@@ -56,14 +56,14 @@ pub fn channel(geometry: Geometry, spin: SpinPolicy) -> Result<(Sender, Receiver
         sender_gone: AtomicBool::new(false),
         receiver_gone: AtomicBool::new(false),
     });
-    let ring = || Ring::new(shared.clone(), 0, geometry)?.with_skip_cursor(geometry.ring_size());
+    let (producer, consumer) = ring_ends(shared.clone(), geometry, 0)?;
     let sender = Sender {
-        producer: Producer::new(ring()?),
+        producer,
         shared: shared.clone(),
         spin,
     };
     let receiver = Receiver {
-        consumer: Consumer::new(ring()?),
+        consumer,
         shared,
         spin,
         out_of_band: Box::default(),

@@ -62,5 +62,5 @@ pub use frame::{FrameHeader, FrameMeta, HDRLEN, Status};
 pub use geometry::{Geometry, GeometryError, page_size};
 pub use memory::{HeapMemory, Memory};
 pub use producer::{LentFrame, Producer, WriteGuard};
-pub use ring::Ring;
+pub use ring::{Ring, ring_ends};
 pub use wait::{Doorbell, DoorbellWords, Notifier, SpinPolicy, wait_until};

@@ -2,10 +2,12 @@
 //! (atomics) and payloads (raw bytes). The only module that turns addresses
 //! into references.
 
+use crate::consumer::Consumer;
 use crate::error::RingError;
 use crate::frame::{HDRLEN, offset};
 use crate::geometry::Geometry;
 use crate::memory::Memory;
+use crate::producer::Producer;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -35,6 +37,24 @@ pub struct Ring<M> {
 unsafe impl<M: Memory + Send> Send for Ring<M> {}
 // SAFETY: as above; `&Ring` only gives atomic or raw-copy access to frames.
 unsafe impl<M: Memory + Sync> Sync for Ring<M> {}
+
+/// Both ends of one in-process ring: the frames from byte 0 of `mem`, the
+/// skip cursor right after them (so `mem` holds at least
+/// `geometry.ring_size() + 8` bytes), `headroom` bytes in front of each
+/// payload ([`Ring::with_headroom`]). The layout of the in-process
+/// channel, the netlink link's own rings and the benchmarks.
+pub fn ring_ends<M: Memory + Clone>(
+    mem: M,
+    geometry: Geometry,
+    headroom: usize,
+) -> Result<(Producer<M>, Consumer<M>), RingError> {
+    let ring = || {
+        Ring::new(mem.clone(), 0, geometry)?
+            .with_skip_cursor(geometry.ring_size())?
+            .with_headroom(headroom)
+    };
+    Ok((Producer::new(ring()?), Consumer::new(ring()?)))
+}
 
 impl<M: Memory> Ring<M> {
     /// Places a ring of `geometry` at byte `offset` of `mem`.

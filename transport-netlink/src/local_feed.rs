@@ -8,7 +8,7 @@ use crate::link::{ModeError, poll_socket};
 use crate::mapping::Mapping;
 use crate::socket::{NetlinkSocket, RECV_BATCH_MAX, Received};
 use crate::uring::UringFeed;
-use ringlink_core::{Consumer, Geometry, LentFrame, LinkError, Producer, Ring};
+use ringlink_core::{Consumer, Geometry, LentFrame, LinkError, Producer, ring_ends};
 use rustix::event::PollFlags;
 use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
@@ -48,13 +48,7 @@ fn ring(frames: u32, frame_message: usize, headroom: usize) -> Result<RingEnds, 
     let geometry =
         Geometry::for_messages(frame_message + headroom, frames).map_err(|e| setup(&e))?;
     let mem = Arc::new(Mapping::anonymous(geometry.ring_size() + 64).map_err(|e| setup(&e))?);
-    let make = || {
-        Ring::new(mem.clone(), 0, geometry)
-            .and_then(|r| r.with_skip_cursor(geometry.ring_size()))
-            .and_then(|r| r.with_headroom(headroom))
-            .map_err(|e| setup(&e))
-    };
-    Ok((Producer::new(make()?), Consumer::new(make()?)))
+    ring_ends(mem, geometry, headroom).map_err(|e| setup(&e))
 }
 
 /// Where a link's messages go and come from: the consumer of the receive

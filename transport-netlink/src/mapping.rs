@@ -133,7 +133,7 @@ impl fmt::Debug for Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringlink_core::{Consumer, Geometry, Producer, Ring, page_size};
+    use ringlink_core::{Geometry, page_size, ring_ends};
     use std::hash::BuildHasher;
     use std::os::fd::AsFd;
     use std::sync::Arc;
@@ -210,12 +210,7 @@ mod tests {
         // The layout of the in-process links: a ring, then its skip cursor.
         let geometry = Geometry::for_messages(100, 64).unwrap();
         let mem = Arc::new(Mapping::anonymous(geometry.ring_size() + 64).unwrap());
-        let ring = || {
-            Ring::new(mem.clone(), 0, geometry)
-                .and_then(|r| r.with_skip_cursor(geometry.ring_size()))
-                .unwrap()
-        };
-        let (mut tx, mut rx) = (Producer::new(ring()), Consumer::new(ring()));
+        let (mut tx, mut rx) = ring_ends(mem, geometry, 0).unwrap();
         const COUNT: u32 = 200_000;
         let producer = std::thread::spawn(move || {
             for i in 0..COUNT {

@@ -1,7 +1,7 @@
 //! What the property tests share: a producer and a consumer over one ring
 //! on the heap.
 
-use ringlink_core::{Consumer, Geometry, HeapMemory, Producer, Ring};
+use ringlink_core::{Consumer, Geometry, HeapMemory, Producer};
 use std::sync::Arc;
 
 /// Both ends of one ring of `frames` frames for 40-byte messages, each
@@ -12,13 +12,5 @@ pub fn ring_ends(
 ) -> (Producer<Arc<HeapMemory>>, Consumer<Arc<HeapMemory>>) {
     let g = Geometry::exact(40, frames).unwrap();
     let mem = Arc::new(HeapMemory::new(g.ring_size() + 64));
-    let ring = || {
-        Ring::new(mem.clone(), 0, g)
-            .unwrap()
-            .with_skip_cursor(g.ring_size())
-            .unwrap()
-            .with_headroom(headroom)
-            .unwrap()
-    };
-    (Producer::new(ring()), Consumer::new(ring()))
+    ringlink_core::ring_ends(mem, g, headroom).unwrap()
 }
