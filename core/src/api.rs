@@ -120,10 +120,13 @@ pub trait FrameReceiver {
 
     /// Waits up to `timeout` for the next message.
     fn recv(&mut self, timeout: Option<Duration>) -> Result<Message<'_, Self::Memory>, LinkError> {
-        let deadline = Deadline::new(timeout);
-        while !self.poll()? {
-            if !self.wait_readable(deadline.remaining()?)? {
-                return Err(deadline.timed_out());
+        // The deadline starts only when there is something to wait for.
+        if !self.poll()? {
+            let deadline = Deadline::new(timeout);
+            while !self.poll()? {
+                if !self.wait_readable(deadline.remaining()?)? {
+                    return Err(deadline.timed_out());
+                }
             }
         }
         self.next()?

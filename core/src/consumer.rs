@@ -60,8 +60,12 @@ pub struct Consumer<M> {
     /// Frames in [`Local::Pending`].
     pending: Vec<u32>,
     /// Frames taken and released while more were waiting, whose UNUSED is
-    /// still to be stored (see [`Consumer::release_later`]); consecutive.
-    lagging: Vec<u32>,
+    /// still to be stored (see [`Consumer::release_later`]): the run of
+    /// `lag_len` consecutive frames starting at `lag_start`.
+    lag_start: u32,
+    lag_len: u32,
+    /// Longest run held back: [`LAG_MAX`], at most a quarter of the ring.
+    lag_max: u32,
     /// Corruption noticed while releasing a frame, reported by the next call.
     fault: Option<RingError>,
     id: u64,
@@ -110,7 +114,9 @@ impl<M: Memory> Consumer<M> {
             local: vec![Local::Free; frames].into_boxed_slice(),
             skipped: 0,
             pending: Vec::new(),
-            lagging: Vec::with_capacity(LAG_MAX),
+            lag_start: 0,
+            lag_len: 0,
+            lag_max: (LAG_MAX as u32).min(frames as u32 / 4),
             fault: None,
             id: NEXT_ID.fetch_add(1, Relaxed),
         }
@@ -135,6 +141,22 @@ impl<M: Memory> Consumer<M> {
                 Status::from_raw(self.ring.status(self.pos).load(Acquire)),
                 Some(Status::Unused | Status::Reserved)
             )
+    }
+
+    /// Whether a plain message (VALID, length in bounds) waits at the
+    /// current position, so [`Consumer::next`] returns it without walking:
+    /// a cheap, read-only check. `false` says nothing (the walk may still
+    /// find one past SKIP frames).
+    #[inline]
+    pub fn has_message(&self) -> bool {
+        if self.skipped != 0 || self.fault.is_some() {
+            return false;
+        }
+        let frame = self.ring.frame(self.pos);
+        frame.status().load(Acquire) == Status::Valid.raw() && {
+            let len = frame.word(offset::LEN).load(Relaxed);
+            len != 0 && len as usize <= frame.capacity()
+        }
     }
 
     /// The next message in ring order, `Ok(None)` if there is none yet.
@@ -198,17 +220,7 @@ impl<M: Memory> Consumer<M> {
     /// to return, `Ok(false)` when nothing is there yet.
     #[inline]
     pub fn poll(&mut self) -> Result<bool, RingError> {
-        // Fast path, as in `next`: a plain VALID frame is here.
-        if self.skipped == 0 && self.fault.is_none() {
-            let frame = self.ring.frame(self.pos);
-            if frame.status().load(Acquire) == Status::Valid.raw() {
-                let len = frame.word(offset::LEN).load(Relaxed);
-                if len != 0 && len as usize <= frame.capacity() {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(self.advance()?.is_some())
+        Ok(self.has_message() || self.advance()?.is_some())
     }
 
     /// Steps over SKIP frames and empty VALID frames (aborted reservations,
@@ -420,36 +432,47 @@ impl<M: Memory> Consumer<M> {
     /// line of the very frame being read. Once nothing follows, everything
     /// is released at once, so nothing is ever held back from a producer
     /// that the consumer is not about to serve anyway.
-    fn release_later(&mut self, index: u32) {
-        let frames = self.ring.frame_nr();
-        let next = self.ring.next_index(index);
-        let more = self.lagging.len() + 1 < LAG_MAX.min(frames as usize / 4)
-            && self.lagging.first() != Some(&next)
+    #[inline]
+    fn release_later(&mut self, frame: Frame) {
+        let next = self.ring.next_index(self.pos);
+        // A quarter of the ring at most, so the run never reaches round
+        // to the frame being read.
+        let more = self.lag_len + 1 < self.lag_max
             && matches!(
                 Status::from_raw(self.ring.status(next).load(Relaxed)),
                 Some(Status::Valid | Status::Copy)
             );
-        self.lagging.push(index);
-        if !more {
-            self.publish_releases();
+        if more {
+            if self.lag_len == 0 {
+                self.lag_start = self.pos;
+            }
+            self.lag_len += 1;
+        } else {
+            if self.lag_len != 0 {
+                self.publish_releases();
+            }
+            frame.status().store(Status::Unused.raw(), Release);
         }
-        self.step();
+        self.pos = next;
+        self.abs += 1;
     }
+}
 
+impl<M> Consumer<M> {
     /// Stores UNUSED in every frame whose release was held back.
     fn publish_releases(&mut self) {
-        for &index in &self.lagging {
+        let mut index = self.lag_start;
+        for _ in 0..self.lag_len {
             self.ring.status(index).store(Status::Unused.raw(), Release);
+            index = self.ring.next_index(index);
         }
-        self.lagging.clear();
+        self.lag_len = 0;
     }
 }
 
 impl<M> Drop for Consumer<M> {
     fn drop(&mut self) {
-        for &index in &self.lagging {
-            self.ring.status(index).store(Status::Unused.raw(), Release);
-        }
+        self.publish_releases();
     }
 }
 
@@ -591,6 +614,8 @@ impl<M: Memory> ReadGuard<'_, M> {
             meta: self.meta(),
             bytes: None,
         };
+        // The run of held-back releases must stay consecutive.
+        self.consumer.publish_releases();
         self.consumer.local[handle.index as usize] = Local::Held;
         self.consumer.skipped += 1;
         self.frame.status().store(Status::Skip.raw(), Release);
@@ -615,6 +640,6 @@ impl<M: Memory> Drop for ReadGuard<'_, M> {
             };
             self.consumer.fault = Some(corrupt(self.consumer.pos, kind));
         }
-        self.consumer.release_later(self.consumer.pos);
+        self.consumer.release_later(self.frame);
     }
 }

@@ -471,10 +471,51 @@ impl FrameSender for Link {
 impl FrameReceiver for Link {
     type Memory = Arc<Mapping>;
 
+    #[inline]
     fn next(&mut self) -> Result<Option<Message<'_, Self::Memory>>, LinkError> {
         self.wake
             .nudge()
             .map_err(|e| LinkError::io("waking the peer", e))?;
+        // Short path, the common case under load: a message read in place
+        // is at hand, so whether the peer is gone does not matter.
+        if self.trust == Trust::Peer && self.rx.has_message() {
+            self.idle_polls = 0;
+            self.corrupt_since_gone = 0;
+            return Ok(self.rx.next()?.map(Message::in_frame));
+        }
+        self.next_walking()
+    }
+
+    #[inline]
+    fn poll(&mut self) -> Result<bool, LinkError> {
+        // `next` decides about a gone peer before its own walk.
+        Ok(self.rx.poll()? || self.peer_gone())
+    }
+
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
+        // A producer waiting for the room our releases made is woken by the
+        // wait itself, before it parks.
+        self.wait_in_slices(timeout, |link| link.rx.has_pending())
+    }
+
+    fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.wake.pollable()
+    }
+
+    fn consumer(&self) -> &Consumer<Self::Memory> {
+        &self.rx
+    }
+
+    fn consumer_mut(&mut self) -> &mut Consumer<Self::Memory> {
+        &mut self.rx
+    }
+}
+
+impl Link {
+    /// [`FrameReceiver::next`] past its short path: looks for a dead peer,
+    /// walks the ring, takes COPY frames' messages from the socket and
+    /// copies untrusted ones out.
+    fn next_walking(&mut self) -> Result<Option<Message<'_, Arc<Mapping>>>, LinkError> {
         // Decided before looking at the ring: every frame the peer
         // committed before it went is then seen by the walk below.
         let gone = self.peer_gone()
@@ -549,29 +590,6 @@ impl FrameReceiver for Link {
                 Ok(Some(Message::copied(frame, &self.buf[skew..skew + len])))
             }
         }
-    }
-
-    fn poll(&mut self) -> Result<bool, LinkError> {
-        let gone = self.peer_gone();
-        Ok(self.rx.poll()? || gone)
-    }
-
-    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool, LinkError> {
-        // A producer waiting for the room our releases made is woken by the
-        // wait itself, before it parks.
-        self.wait_in_slices(timeout, |link| link.rx.has_pending())
-    }
-
-    fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.wake.pollable()
-    }
-
-    fn consumer(&self) -> &Consumer<Self::Memory> {
-        &self.rx
-    }
-
-    fn consumer_mut(&mut self) -> &mut Consumer<Self::Memory> {
-        &mut self.rx
     }
 }
 

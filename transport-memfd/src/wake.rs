@@ -122,6 +122,7 @@ impl Wake {
 
     /// Whether the peer is known to be gone: it closed the link in order,
     /// or a check saw it die.
+    #[inline]
     pub(crate) fn peer_gone(&self) -> bool {
         self.peer_gone.load(Relaxed) || self.words(self.side.peer()).closed.load(Acquire) != 0
     }
@@ -150,6 +151,7 @@ impl Wake {
 
     /// Wakes the peer only if it announced itself, with no fence: a cheap
     /// hint for per-message paths; [`Notifier::notify`] is the sure one.
+    #[inline]
     pub(crate) fn nudge(&self) -> io::Result<()> {
         let peer = self.words(self.side.peer());
         if peer.never_parks.load(Relaxed) == 0
