@@ -120,18 +120,34 @@ pub trait FrameReceiver {
 
     /// Waits up to `timeout` for the next message.
     fn recv(&mut self, timeout: Option<Duration>) -> Result<Message<'_, Self::Memory>, LinkError> {
-        // The deadline starts only when there is something to wait for.
-        if !self.poll()? {
-            let deadline = Deadline::new(timeout);
-            while !self.poll()? {
-                if !self.wait_readable(deadline.remaining()?)? {
-                    return Err(deadline.timed_out());
-                }
+        wait_and_take(self, timeout)
+    }
+}
+
+/// [`FrameReceiver::recv`] as every transport may do it: polls, waits up
+/// to `timeout` while nothing is there, then takes the next message. For
+/// transports whose own `recv` has a shorter path first.
+pub fn wait_and_take<R: FrameReceiver + ?Sized>(
+    rx: &mut R,
+    timeout: Option<Duration>,
+) -> Result<Message<'_, R::Memory>, LinkError> {
+    // The deadline starts only when there is something to wait for.
+    if !rx.poll()? {
+        let deadline = Deadline::new(timeout);
+        while !rx.poll()? {
+            if !rx.wait_readable(deadline.remaining()?)? {
+                return Err(deadline.timed_out());
             }
         }
-        self.next()?
-            .ok_or_else(|| LinkError::Protocol("a polled message vanished".into()))
     }
+    rx.next()?.ok_or_else(vanished)
+}
+
+/// The error for a message that [`FrameReceiver::poll`] or
+/// [`crate::Consumer::has_message`] saw and the taking did not find: only
+/// a peer rewriting the frame in between does that.
+pub fn vanished() -> LinkError {
+    LinkError::Protocol("a message seen at the ring's position vanished before it was taken".into())
 }
 
 /// A received message: its bytes in the frame, or in a buffer of the

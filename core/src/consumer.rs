@@ -149,14 +149,32 @@ impl<M: Memory> Consumer<M> {
     /// find one past SKIP frames).
     #[inline]
     pub fn has_message(&self) -> bool {
+        self.message_here().is_some()
+    }
+
+    /// Takes the plain message [`Consumer::has_message`] reports, without
+    /// walking: `None` when there is none at the current position (call
+    /// [`Consumer::next`] for the rest).
+    #[inline]
+    pub fn take_message(&mut self) -> Option<ReadGuard<'_, M>> {
+        let (frame, len) = self.message_here()?;
+        Some(self.guard(frame, len, false))
+    }
+
+    /// The frame at the current position and its length, if it holds a
+    /// plain message (VALID, length in bounds) and nothing is deferred or
+    /// faulted.
+    #[inline]
+    fn message_here(&self) -> Option<(Frame, u32)> {
         if self.skipped != 0 || self.fault.is_some() {
-            return false;
+            return None;
         }
         let frame = self.ring.frame(self.pos);
-        frame.status().load(Acquire) == Status::Valid.raw() && {
-            let len = frame.word(offset::LEN).load(Relaxed);
-            len != 0 && len as usize <= frame.capacity()
+        if frame.status().load(Acquire) != Status::Valid.raw() {
+            return None;
         }
+        let len = frame.word(offset::LEN).load(Relaxed);
+        (len != 0 && len as usize <= frame.capacity()).then_some((frame, len))
     }
 
     /// The next message in ring order, `Ok(None)` if there is none yet.

@@ -55,7 +55,7 @@ mod sync;
 pub mod typed;
 pub mod wait;
 
-pub use api::{Deadline, FrameReceiver, FrameSender, Message};
+pub use api::{Deadline, FrameReceiver, FrameSender, Message, vanished, wait_and_take};
 pub use consumer::{BATCH_MAX, Batch, Consumer, Deferred, ReadGuard};
 pub use error::{Corruption, LinkError, RingError};
 pub use frame::{FrameHeader, FrameMeta, HDRLEN, Status};

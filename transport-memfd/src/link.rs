@@ -473,17 +473,25 @@ impl FrameReceiver for Link {
 
     #[inline]
     fn next(&mut self) -> Result<Option<Message<'_, Self::Memory>>, LinkError> {
-        self.wake
-            .nudge()
-            .map_err(|e| LinkError::io("waking the peer", e))?;
-        // Short path, the common case under load: a message read in place
-        // is at hand, so whether the peer is gone does not matter.
-        if self.trust == Trust::Peer && self.rx.has_message() {
-            self.idle_polls = 0;
-            self.corrupt_since_gone = 0;
-            return Ok(self.rx.next()?.map(Message::in_frame));
+        self.nudge()?;
+        if self.in_place_at_hand() {
+            return Ok(self.rx.take_message().map(Message::in_frame));
         }
         self.next_walking()
+    }
+
+    /// [`FrameReceiver::recv`] with the short path of [`Link::next`] first.
+    #[inline]
+    fn recv(&mut self, timeout: Option<Duration>) -> Result<Message<'_, Self::Memory>, LinkError> {
+        if self.in_place_at_hand() {
+            self.nudge()?;
+            return self
+                .rx
+                .take_message()
+                .map(Message::in_frame)
+                .ok_or_else(ringlink_core::vanished);
+        }
+        ringlink_core::wait_and_take(self, timeout)
     }
 
     #[inline]
@@ -512,6 +520,28 @@ impl FrameReceiver for Link {
 }
 
 impl Link {
+    /// Wakes a producer that sleeps waiting for room, if it announced so.
+    #[inline]
+    fn nudge(&self) -> Result<(), LinkError> {
+        self.wake
+            .nudge()
+            .map_err(|e| LinkError::io("waking the peer", e))
+    }
+
+    /// Whether a message read in place is at the ring's position, the
+    /// common case under load: then whether the peer is gone does not
+    /// matter, and the counts of idle polls and of corrupt frames start
+    /// again.
+    #[inline]
+    fn in_place_at_hand(&mut self) -> bool {
+        let here = self.trust == Trust::Peer && self.rx.has_message();
+        if here {
+            self.idle_polls = 0;
+            self.corrupt_since_gone = 0;
+        }
+        here
+    }
+
     /// [`FrameReceiver::next`] past its short path: looks for a dead peer,
     /// walks the ring, takes COPY frames' messages from the socket and
     /// copies untrusted ones out.
