@@ -1,7 +1,6 @@
 //! Waiting and waking: spin briefly, then park through the transport's
 //! notifier. The producer can commit many frames and notify once.
 
-use crossbeam_utils::Backoff;
 use rustix::thread::futex;
 use std::io;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -21,32 +20,31 @@ pub trait Notifier {
 }
 
 /// Spin rounds between two yields of the CPU in long spins.
-const YIELD_EVERY: u32 = 1024;
+const YIELD_EVERY: u32 = 4096;
 /// Spin rounds between two looks at the clock.
 const CLOCK_EVERY: u32 = 64;
-/// Spin rounds after which the backoff starts again from one pause.
-const BACKOFF_CYCLE: u32 = 4;
 
 /// How long to spin before parking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpinPolicy {
-    /// Polls of the condition before the waiter parks, each after a short
-    /// `Backoff::spin` (1, 2, 4 or 8 pause instructions, over and over, so
-    /// a long spin still notices the peer quickly); 0 parks at once.
+    /// Polls of the condition before the waiter parks, each after one
+    /// pause instruction (so the peer's message is noticed within one
+    /// pause of its arrival); 0 parks at once.
     pub rounds: u32,
 }
 
 impl Default for SpinPolicy {
-    /// About 2,000 pause instructions: enough to keep a ~100 ns round trip
-    /// when the peer is busy, short enough not to burn a core for long.
+    /// 2,048 polls (a few microseconds to some tens, as pause
+    /// instructions go): enough to keep a sub-microsecond round trip when
+    /// the peer is busy, short enough not to burn a core for long.
     fn default() -> Self {
-        SpinPolicy { rounds: 512 }
+        SpinPolicy { rounds: 2048 }
     }
 }
 
 impl SpinPolicy {
     /// Never park: spin until ready or the timeout (yielding the CPU every
-    /// 1024 rounds). Peers of a link can see that a side never parks and
+    /// 4096 rounds). Peers of a link can see that a side never parks and
     /// then skip waking it.
     pub const BUSY: SpinPolicy = SpinPolicy { rounds: u32::MAX };
 }
@@ -70,7 +68,6 @@ pub fn wait_until<N: Notifier + ?Sized>(
         let d = *deadline.get_or_insert_with(|| timeout.map(|t| Instant::now() + t));
         d.is_some_and(|d| Instant::now() >= d)
     };
-    let backoff = Backoff::new();
     // Spin: pause instructions only (no sched_yield: that is a system call),
     // a yield now and then for waits that never park, and the clock read
     // only every few rounds.
@@ -78,10 +75,7 @@ pub fn wait_until<N: Notifier + ?Sized>(
         if round % YIELD_EVERY == 0 {
             std::thread::yield_now();
         } else {
-            if round % BACKOFF_CYCLE == 0 {
-                backoff.reset();
-            }
-            backoff.spin();
+            std::hint::spin_loop();
         }
         if ready() {
             return Ok(true);
