@@ -9,7 +9,7 @@
 use super::Mechanism;
 use super::case::{FLAG, LAST, LIMIT, Mode, histogram, run_case};
 use super::transport::Transport;
-use crate::probe::cache_line_rtt_ns;
+use crate::probe::settled_cache_line_rtt_ns;
 use crate::stats::median;
 use rustix::time::{ClockId, clock_gettime};
 use serde::Serialize;
@@ -157,13 +157,13 @@ pub fn run(
         MECHANISMS.iter().map(|_| Default::default()).collect();
     for run in 1..=runs {
         for (mechanism, (paced, probes)) in MECHANISMS.into_iter().zip(&mut results) {
-            let probe = cache_line_rtt_ns();
+            let probe = settled_cache_line_rtt_ns();
             progress(&format!(
-                "fixed rate: run {run}/{runs}: {} at {} M msgs/s, {SIZE} B (cache-line probe {probe:.0} ns)",
+                "fixed rate: run {run}/{runs}: {} at {} M msgs/s, {SIZE} B ({probe})",
                 mechanism.name(),
                 RATE as f64 / 1e6
             ));
-            probes.push(probe);
+            probes.push(probe.ns);
             let outcome = run_case(
                 mechanism,
                 SIZE,

@@ -20,7 +20,7 @@ pub mod table;
 
 pub use case::{CHILD_FLAG, child_main};
 
-use crate::probe::cache_line_rtt_ns;
+use crate::probe::settled_cache_line_rtt_ns;
 use crate::stats::median;
 use case::{Mode, run_case};
 use hdrhistogram::Histogram;
@@ -165,12 +165,12 @@ pub fn run(
             .collect::<Result<_, _>>()?;
         for run in 1..=runs {
             for (mechanism, samples) in Mechanism::ALL.into_iter().zip(&mut samples) {
-                let probe = cache_line_rtt_ns();
+                let probe = settled_cache_line_rtt_ns();
                 progress(&format!(
-                    "ipc: run {run}/{runs}: {} at {size} B (cache-line probe {probe:.0} ns)",
+                    "ipc: run {run}/{runs}: {} at {size} B ({probe})",
                     mechanism.name()
                 ));
-                samples.probes.push(probe);
+                samples.probes.push(probe.ns);
                 samples.take(mechanism, size, quick)?;
             }
         }
