@@ -25,7 +25,7 @@
 use crate::mapping::Mapping;
 use crate::socket::NetlinkSocket;
 use ringlink_core::frame::{NETLINK_RX_RING, NETLINK_TX_RING, SOL_NETLINK};
-use ringlink_core::{Geometry, GeometryError, LinkError, Ring, RingError, page_size};
+use ringlink_core::{Corruption, Geometry, GeometryError, LinkError, Ring, RingError, page_size};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -383,27 +383,29 @@ pub fn kick_tx(socket: BorrowedFd<'_>) -> Result<usize, MappedError> {
 /// (larger than a frame, or from a subsystem that cannot build in place)
 /// and queues it on the socket, in ring order: read it with a plain
 /// receive when the COPY frame comes up, then release the frame.
-/// `announced` is the frame's length word ([`ringlink_core::ReadGuard::copy_len`]);
-/// size `buf` for it.
+/// `frame` is the COPY frame's index and `announced` its length word
+/// ([`ringlink_core::ReadGuard::copy_len`]); size `buf` for it.
 ///
 /// Whatever goes wrong, the queued message is consumed, so the ring and
-/// the socket's queue stay in step: a message longer than `buf` (it is
-/// cut and refused), none queued, or a length other than the one
-/// announced are [`LinkError::Protocol`] errors; an overrun is reported as
-/// by [`NetlinkSocket::try_recv`].
+/// the socket's queue stay in step. None queued is
+/// [`Corruption::CopyMissing`], a length other than the one announced
+/// [`Corruption::CopyMismatch`] (both as [`RingError::Corrupt`] of
+/// `frame`); a message longer than `buf` is cut and refused, and an
+/// overrun reported, as by [`NetlinkSocket::try_recv`].
 pub fn recv_copy(
     socket: &NetlinkSocket,
+    frame: u32,
     announced: u32,
     buf: &mut [u8],
 ) -> Result<usize, LinkError> {
+    let corrupt = |kind| LinkError::Ring(RingError::Corrupt { frame, kind });
     match socket.try_recv(buf)? {
         Some(len) if len == announced as usize => Ok(len),
-        Some(len) => Err(LinkError::Protocol(format!(
-            "a COPY frame announced {announced} bytes but the socket delivered {len}"
-        ))),
-        None => Err(LinkError::Protocol(format!(
-            "a COPY frame announced {announced} bytes but no message is queued on the socket"
-        ))),
+        Some(received) => Err(corrupt(Corruption::CopyMismatch {
+            announced,
+            received,
+        })),
+        None => Err(corrupt(Corruption::CopyMissing)),
     }
 }
 
@@ -604,26 +606,46 @@ mod tests {
 
         // The announced length: the message, exactly.
         send_to(&peer, &socket, &big);
-        let len = recv_copy(&socket, big.len() as u32, &mut buf).unwrap();
+        let len = recv_copy(&socket, 0, big.len() as u32, &mut buf).unwrap();
         assert_eq!(&buf[..len], &big[..]);
 
         // Nothing queued: the COPY frame lied (or the queue was drained).
-        let err = recv_copy(&socket, 100, &mut buf).unwrap_err();
-        assert!(err.to_string().contains("no message is queued"), "{err}");
+        let err = recv_copy(&socket, 1, 100, &mut buf).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LinkError::Ring(RingError::Corrupt {
+                    frame: 1,
+                    kind: Corruption::CopyMissing
+                })
+            ),
+            "{err}"
+        );
 
         // Another length than announced: refused, and consumed.
         send_to(&peer, &socket, &big[..300]);
-        let err = recv_copy(&socket, 301, &mut buf).unwrap_err();
-        assert!(err.to_string().contains("announced 301 bytes"), "{err}");
-        assert!(err.to_string().contains("delivered 300"), "{err}");
+        let err = recv_copy(&socket, 2, 301, &mut buf).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LinkError::Ring(RingError::Corrupt {
+                    frame: 2,
+                    kind: Corruption::CopyMismatch {
+                        announced: 301,
+                        received: 300
+                    }
+                })
+            ),
+            "{err}"
+        );
 
         // Longer than the buffer: refused, and consumed.
         send_to(&peer, &socket, &big);
-        assert!(recv_copy(&socket, big.len() as u32, &mut buf[..1000]).is_err());
+        assert!(recv_copy(&socket, 3, big.len() as u32, &mut buf[..1000]).is_err());
 
         // Consumed: the next COPY frame gets the next message.
         send_to(&peer, &socket, b"next");
-        assert_eq!(recv_copy(&socket, 4, &mut buf).unwrap(), 4);
+        assert_eq!(recv_copy(&socket, 4, 4, &mut buf).unwrap(), 4);
         assert_eq!(&buf[..4], b"next");
     }
 

@@ -85,7 +85,7 @@ impl MappedFeed {
         if self.copy.len() < want {
             self.copy.resize(want, 0);
         }
-        let len = recv_copy(socket, announced, &mut self.copy[..want])?;
+        let len = recv_copy(socket, frame.index(), announced, &mut self.copy[..want])?;
         Ok(Some(Message::copied(frame, &self.copy[..len])))
     }
 
