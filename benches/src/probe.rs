@@ -21,6 +21,8 @@ const SETTLED_FLOOR_NS: f64 = 150.0;
 const SETTLE_PAUSE: Duration = Duration::from_millis(100);
 /// Probes at most while waiting (about two seconds).
 const SETTLE_TRIES: u32 = 20;
+/// Probes a run gathers before it judges a placement.
+const CALIBRATION: usize = 6;
 
 /// Every probe of this run so far.
 static PROBES: Mutex<Vec<f64>> = Mutex::new(Vec::new());
@@ -55,18 +57,23 @@ pub fn settled_cache_line_rtt_ns() -> Settled {
     let mut waited = 0;
     loop {
         let ns = cache_line_rtt_ns();
-        let near = {
+        let (near, known) = {
             let mut probes = PROBES
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             probes.push(ns);
             probes.sort_by(f64::total_cmp);
-            probes[probes.len() / 4]
+            (probes[probes.len() / 4], probes.len())
         };
-        if ns <= (SETTLED_WITHIN * near).max(SETTLED_FLOOR_NS) || waited == SETTLE_TRIES {
+        // The first probes of a run say too little of the usual placement
+        // (the host may be in a far one right then): gather a few first.
+        let settled = known >= CALIBRATION && ns <= (SETTLED_WITHIN * near).max(SETTLED_FLOOR_NS);
+        if settled || waited == SETTLE_TRIES {
             return Settled { ns, waited };
         }
-        waited += 1;
+        if known >= CALIBRATION {
+            waited += 1;
+        }
         std::thread::sleep(SETTLE_PAUSE);
     }
 }
