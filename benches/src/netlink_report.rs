@@ -94,20 +94,21 @@ fn print_nfqueue(f: &NfqFigures) {
     );
     println!();
     println!(
-        "| consumer | packets/s | receiver CPU/packet | receiver CPU | syscalls/packet | packets/s vs per-packet loop | CPU/packet vs plain batch loop |"
+        "| consumer | packets/s | receiver CPU/packet | receiver CPU | sender CPU | syscalls/packet | packets/s vs per-packet loop | CPU/packet vs plain batch loop |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let ratio = |r: Option<f64>| r.map_or(String::new(), |r| format!("{r:.2}"));
     for w in &f.ways {
         let syscalls = w
             .syscalls_per_packet
             .map_or("n/a".into(), |s| format!("{s:.3}"));
         println!(
-            "| {} | {:.0} k | {:.2} µs | {:.0}% | {syscalls} | {} | {} |",
+            "| {} | {:.0} k | {:.2} µs | {:.0}% | {:.0}% | {syscalls} | {} | {} |",
             w.way.name(),
             w.packets_per_s / 1e3,
             w.cpu_per_packet * 1e6,
             w.cpu_share * 100.0,
+            w.sender_share * 100.0,
             ratio(w.vs_per_packet),
             ratio(w.cpu_vs_plain_batch),
         );

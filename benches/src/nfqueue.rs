@@ -134,6 +134,10 @@ pub struct WayFigures {
     pub cpu_per_packet: f64,
     /// Receiver CPU time over wall time.
     pub cpu_share: f64,
+    /// The sender thread's CPU time over wall time: near 100%, the sender
+    /// (which also pays for queueing each packet to the consumer) is what
+    /// limits packets/s, not the consumer.
+    pub sender_share: f64,
     /// System calls of the receiving thread per packet, when countable.
     pub syscalls_per_packet: Option<f64>,
 }
@@ -266,10 +270,12 @@ pub fn compare(
         .iter()
         .enumerate()
         .map(|(i, &way)| {
-            let share: Vec<f64> = samples[i]
-                .iter()
-                .map(|s| s.cpu.as_secs_f64() / s.elapsed.as_secs_f64())
-                .collect();
+            let share = |cpu: fn(&Sample) -> Duration| -> Vec<f64> {
+                samples[i]
+                    .iter()
+                    .map(|s| cpu(s).as_secs_f64() / s.elapsed.as_secs_f64())
+                    .collect()
+            };
             let ring = matches!(way, Way::Ringlink(_));
             WayFigures {
                 way,
@@ -277,7 +283,8 @@ pub fn compare(
                 cpu_vs_plain_batch: ring.then(|| median(&paired(&cpu(i), &cpu(plain_batch)))),
                 packets_per_s: median(&rates(i)),
                 cpu_per_packet: median(&cpu(i)),
-                cpu_share: median(&share),
+                cpu_share: median(&share(|s| s.cpu)),
+                sender_share: median(&share(|s| s.sender_cpu)),
                 syscalls_per_packet: calls[i],
             }
         })
@@ -299,6 +306,8 @@ struct Sample {
     /// The receiver's CPU time meanwhile: the process's less the
     /// sender's.
     cpu: Duration,
+    /// The sender thread's CPU time meanwhile.
+    sender_cpu: Duration,
     /// Its system calls meanwhile, if asked for, or why they could not be
     /// counted.
     calls: Option<Result<u64, String>>,
@@ -408,6 +417,7 @@ fn measure(way: Way, n: u64, count: bool) -> Result<Sample, String> {
             (Ok(()), Ok(sender_cpu)) => Ok(Sample {
                 elapsed,
                 cpu: process.saturating_sub(sender_cpu),
+                sender_cpu,
                 calls,
             }),
             (Err(e), Ok(_)) | (Ok(()), Err(e)) => Err(e),
