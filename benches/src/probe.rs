@@ -48,7 +48,7 @@ impl std::fmt::Display for Settled {
 }
 
 /// [`cache_line_rtt_ns`], repeated after a pause while it comes out far:
-/// above both [`SETTLED_FLOOR_NS`] and twice the lower quartile of this
+/// above both 150 ns and twice the lower quartile of this
 /// run's probes (the host has put the vCPUs far apart for a while), for
 /// about two seconds at most. Cases run after it
 /// meet the placement the mechanisms are compared under, not the one the
