@@ -57,25 +57,31 @@ pub fn settled_cache_line_rtt_ns() -> Settled {
     let mut waited = 0;
     loop {
         let ns = cache_line_rtt_ns();
-        let (near, known) = {
+        let judged = {
             let mut probes = PROBES
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            probes.push(ns);
-            probes.sort_by(f64::total_cmp);
-            (probes[probes.len() / 4], probes.len())
+            judge(&mut probes, ns)
         };
-        // The first probes of a run say too little of the usual placement
-        // (the host may be in a far one right then): gather a few first.
-        let settled = known >= CALIBRATION && ns <= (SETTLED_WITHIN * near).max(SETTLED_FLOOR_NS);
-        if settled || waited == SETTLE_TRIES {
-            return Settled { ns, waited };
-        }
-        if known >= CALIBRATION {
-            waited += 1;
+        match judged {
+            Some(true) => return Settled { ns, waited },
+            _ if waited == SETTLE_TRIES => return Settled { ns, waited },
+            Some(false) => waited += 1,
+            None => {}
         }
         std::thread::sleep(SETTLE_PAUSE);
     }
+}
+
+/// Adds probe `ns` to the run's `probes` and judges it: `None` while the
+/// run has too few probes to say what its usual placement is (the host
+/// may be in a far one right then), else whether `ns` is near: below
+/// [`SETTLED_FLOOR_NS`] or within [`SETTLED_WITHIN`] of the lower quartile.
+fn judge(probes: &mut Vec<f64>, ns: f64) -> Option<bool> {
+    probes.push(ns);
+    probes.sort_by(f64::total_cmp);
+    let near = probes[probes.len() / 4];
+    (probes.len() >= CALIBRATION).then(|| ns <= (SETTLED_WITHIN * near).max(SETTLED_FLOOR_NS))
 }
 
 /// Round trips timed together (one sample).
@@ -161,6 +167,30 @@ fn echo(line: &AtomicU64) {
 
 #[cfg(test)]
 mod tests {
+    use super::judge;
+
+    #[test]
+    fn far_placements_are_told_from_near_ones_once_the_run_knows_its_usual_one() {
+        let mut probes = Vec::new();
+        // Calibration: no verdict on the first probes, far or not.
+        for ns in [450.0, 80.0, 460.0, 82.0, 79.0] {
+            assert_eq!(judge(&mut probes, ns), None);
+        }
+        assert_eq!(judge(&mut probes, 85.0), Some(true));
+        assert_eq!(
+            judge(&mut probes, 455.0),
+            Some(false),
+            "far: over 2x and 150 ns"
+        );
+        assert_eq!(judge(&mut probes, 150.0), Some(true), "under the floor");
+        // vCPUs sharing a core pull the quartile down; neighbours stay near.
+        for _ in 0..10 {
+            judge(&mut probes, 35.0);
+        }
+        assert_eq!(judge(&mut probes, 90.0), Some(true));
+        assert_eq!(judge(&mut probes, 400.0), Some(false));
+    }
+
     #[test]
     fn probe_gives_a_positive_round_trip() {
         let ns = super::cache_line_rtt_ns();

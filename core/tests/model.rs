@@ -21,6 +21,9 @@ enum Op {
     Cancel,
     /// Take the next message and release it.
     Recv,
+    /// Take it by the short path (`has_message`, `take_message`) when
+    /// that says one is there, else as `Recv`.
+    RecvShort,
     /// Take the next message and defer it.
     Defer,
     /// Release the held handle at this index (modulo the count).
@@ -35,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Abort),
         1 => Just(Op::Cancel),
         4 => Just(Op::Recv),
+        2 => Just(Op::RecvShort),
         2 => Just(Op::Defer),
         2 => any::<usize>().prop_map(Op::Release),
         1 => (0usize..8).prop_map(Op::Batch),
@@ -57,7 +61,11 @@ fn rig(frames: u32) -> Rig {
 }
 
 /// Takes the next message if there is one: (seq, bytes, handle if deferred).
-fn take(rig: &mut Rig, defer: bool) -> Option<(Vec<u8>, Option<Deferred>)> {
+fn take(rig: &mut Rig, defer: bool, short: bool) -> Option<(Vec<u8>, Option<Deferred>)> {
+    if short && rig.rx.has_message() {
+        let frame = rig.rx.take_message().expect("has_message saw a message");
+        return Some((frame.payload().to_vec(), None));
+    }
     let frame = rig.rx.next().unwrap()?;
     let bytes = frame.payload().to_vec();
     if defer {
@@ -123,8 +131,8 @@ proptest! {
                         again.cancel();
                     }
                 }
-                Op::Recv | Op::Defer => {
-                    match take(&mut rig, matches!(op, Op::Defer)) {
+                Op::Recv | Op::RecvShort | Op::Defer => {
+                    match take(&mut rig, matches!(op, Op::Defer), matches!(op, Op::RecvShort)) {
                         Some((bytes, handle)) => {
                             prop_assert_eq!(Some(bytes.clone()), next_message(&mut model));
                             if let Some(handle) = handle {
@@ -156,7 +164,7 @@ proptest! {
             }
         }
         // Drain, release everything, and cycle: every frame comes back.
-        while let Some((bytes, _)) = take(&mut rig, false) {
+        while let Some((bytes, _)) = take(&mut rig, false, false) {
             prop_assert_eq!(Some(bytes), next_message(&mut model));
         }
         prop_assert_eq!(next_message(&mut model), None);
@@ -166,7 +174,7 @@ proptest! {
         for round in 0..3 * rig.frames {
             let frame = rig.tx.reserve().unwrap().expect("room after draining");
             frame.write(&round.to_le_bytes()).unwrap();
-            let (bytes, _) = take(&mut rig, false).expect("the message just sent");
+            let (bytes, _) = take(&mut rig, false, false).expect("the message just sent");
             prop_assert_eq!(bytes, round.to_le_bytes().to_vec());
         }
         let mut filled = 0;
@@ -189,9 +197,12 @@ fn a_lap_of_aborted_frames_does_not_bring_a_message_back() {
     for _ in 1..8 {
         drop(rig.tx.reserve().unwrap().expect("a free frame"));
     }
-    let (bytes, _) = take(&mut rig, false).expect("the message");
+    let (bytes, _) = take(&mut rig, false, false).expect("the message");
     assert_eq!(bytes, b"once");
-    assert!(take(&mut rig, false).is_none(), "read once, not twice");
+    assert!(
+        take(&mut rig, false, false).is_none(),
+        "read once, not twice"
+    );
     // Every frame comes back to the producer.
     for _ in 0..8 {
         rig.tx
