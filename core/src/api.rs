@@ -134,9 +134,12 @@ pub fn wait_and_take<R: FrameReceiver + ?Sized>(
     // The deadline starts only when there is something to wait for.
     if !rx.poll()? {
         let deadline = Deadline::new(timeout);
-        while !rx.poll()? {
+        loop {
             if !rx.wait_readable(deadline.remaining()?)? {
                 return Err(deadline.timed_out());
+            }
+            if rx.poll()? {
+                break;
             }
         }
     }

@@ -190,20 +190,14 @@ impl<M: Memory> Consumer<M> {
         reason = "a lending iterator: each frame borrows the consumer"
     )]
     pub fn next(&mut self) -> Result<Option<ReadGuard<'_, M>>, RingError> {
-        // Fast path: nothing deferred, no fault pending, and the frame here
-        // is VALID with a length in bounds, or plainly not filled yet.
-        if self.skipped == 0 && self.fault.is_none() {
-            let frame = self.ring.frame(self.pos);
-            let raw = frame.status().load(Acquire);
-            if raw == Status::Valid.raw() {
-                let len = frame.word(offset::LEN).load(Relaxed);
-                if len != 0 && len as usize <= frame.capacity() {
-                    return Ok(Some(self.guard(frame, len, false)));
-                }
-            } else if raw == Status::Unused.raw() || raw == Status::Reserved.raw() {
-                self.publish_releases();
-                return Ok(None);
-            }
+        // Fast paths: a plain message here, or nothing deferred and the
+        // frame here plainly not filled yet.
+        if let Some((frame, len)) = self.message_here() {
+            return Ok(Some(self.guard(frame, len, false)));
+        }
+        if self.skipped == 0 && !self.has_pending() {
+            self.publish_releases();
+            return Ok(None);
         }
         self.next_slow()
     }
