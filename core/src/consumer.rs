@@ -71,6 +71,16 @@ pub struct Consumer<M> {
     id: u64,
 }
 
+/// A plain message a consumer saw at its position
+/// ([`Consumer::message_at_hand`]): where it is, its length, and whose
+/// position it was.
+pub struct AtHand {
+    frame: Frame,
+    len: u32,
+    owner: u64,
+    abs: u64,
+}
+
 /// A handle on a deferred (SKIP) frame: read it later, release it later, in
 /// any order.
 #[derive(Debug)]
@@ -149,7 +159,7 @@ impl<M: Memory> Consumer<M> {
     /// find one past SKIP frames).
     #[inline]
     pub fn has_message(&self) -> bool {
-        self.message_here().is_some()
+        self.message_at_hand().is_some()
     }
 
     /// Takes the plain message [`Consumer::has_message`] reports, without
@@ -157,15 +167,29 @@ impl<M: Memory> Consumer<M> {
     /// [`Consumer::next`] for the rest).
     #[inline]
     pub fn take_message(&mut self) -> Option<ReadGuard<'_, M>> {
-        let (frame, len) = self.message_here()?;
-        Some(self.guard(frame, len, false))
+        let at_hand = self.message_at_hand()?;
+        self.take_at_hand(at_hand)
     }
 
-    /// The frame at the current position and its length, if it holds a
-    /// plain message (VALID, length in bounds) and nothing is deferred or
-    /// faulted.
+    /// The plain message at the current position (VALID, length in bounds,
+    /// nothing deferred or faulted), looked at once, without borrowing the
+    /// consumer: [`Consumer::take_at_hand`] takes it without looking again.
+    /// For transports whose short path must decide before it borrows.
+    ///
+    /// ```
+    /// use ringlink_core::{Consumer, Geometry, HeapMemory, Producer, Ring};
+    /// use std::sync::Arc;
+    /// let g = Geometry::for_messages(64, 4).unwrap();
+    /// let mem = Arc::new(HeapMemory::new(g.ring_size()));
+    /// let mut tx = Producer::new(Ring::new(mem.clone(), 0, g).unwrap());
+    /// let mut rx = Consumer::new(Ring::new(mem, 0, g).unwrap());
+    /// assert!(rx.message_at_hand().is_none());
+    /// tx.reserve().unwrap().unwrap().write(b"hi").unwrap();
+    /// let at_hand = rx.message_at_hand().expect("a message");
+    /// assert_eq!(rx.take_at_hand(at_hand).unwrap().payload(), b"hi");
+    /// ```
     #[inline]
-    fn message_here(&self) -> Option<(Frame, u32)> {
+    pub fn message_at_hand(&self) -> Option<AtHand> {
         if self.skipped != 0 || self.fault.is_some() {
             return None;
         }
@@ -174,7 +198,21 @@ impl<M: Memory> Consumer<M> {
             return None;
         }
         let len = frame.word(offset::LEN).load(Relaxed);
-        (len != 0 && len as usize <= frame.capacity()).then_some((frame, len))
+        (len != 0 && len as usize <= frame.capacity()).then_some(AtHand {
+            frame,
+            len,
+            owner: self.id,
+            abs: self.abs,
+        })
+    }
+
+    /// Takes the message `at_hand` describes; `None` when it is not this
+    /// consumer's current one (another consumer's, or the consumer moved
+    /// since).
+    #[inline]
+    pub fn take_at_hand(&mut self, at_hand: AtHand) -> Option<ReadGuard<'_, M>> {
+        (at_hand.owner == self.id && at_hand.abs == self.abs)
+            .then(|| self.guard(at_hand.frame, at_hand.len, false))
     }
 
     /// The next message in ring order, `Ok(None)` if there is none yet.
@@ -192,8 +230,8 @@ impl<M: Memory> Consumer<M> {
     pub fn next(&mut self) -> Result<Option<ReadGuard<'_, M>>, RingError> {
         // Fast paths: a plain message here, or nothing deferred and the
         // frame here plainly not filled yet.
-        if let Some((frame, len)) = self.message_here() {
-            return Ok(Some(self.guard(frame, len, false)));
+        if let Some(at_hand) = self.message_at_hand() {
+            return Ok(Some(self.guard(at_hand.frame, at_hand.len, false)));
         }
         if self.skipped == 0 && !self.has_pending() {
             self.publish_releases();

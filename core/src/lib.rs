@@ -56,7 +56,7 @@ pub mod typed;
 pub mod wait;
 
 pub use api::{Deadline, FrameReceiver, FrameSender, Message, vanished, wait_and_take};
-pub use consumer::{BATCH_MAX, Batch, Consumer, Deferred, ReadGuard};
+pub use consumer::{AtHand, BATCH_MAX, Batch, Consumer, Deferred, ReadGuard};
 pub use error::{Corruption, LinkError, RingError};
 pub use frame::{FrameHeader, FrameMeta, HDRLEN, Status};
 pub use geometry::{Geometry, GeometryError, page_size};

@@ -7,8 +7,8 @@ use crate::handshake;
 use crate::segment::{self, Mapping};
 use crate::wake::{self, Wake};
 use ringlink_core::{
-    Consumer, Corruption, Deadline, FrameReceiver, FrameSender, Geometry, LinkError, Message,
-    Producer, Ring, RingError, SpinPolicy, WriteGuard, wait_until,
+    AtHand, Consumer, Corruption, Deadline, FrameReceiver, FrameSender, Geometry, LinkError,
+    Message, Producer, Ring, RingError, SpinPolicy, WriteGuard, wait_until,
 };
 use rkyv::util::AlignedVec;
 use rustix::event::{PollFd, PollFlags, poll};
@@ -474,22 +474,18 @@ impl FrameReceiver for Link {
     #[inline]
     fn next(&mut self) -> Result<Option<Message<'_, Self::Memory>>, LinkError> {
         self.nudge()?;
-        if self.in_place_at_hand() {
-            return Ok(self.rx.take_message().map(Message::in_frame));
+        match self.in_place_at_hand() {
+            Some(at_hand) => self.take_in_place(at_hand).map(Some),
+            None => self.next_walking(),
         }
-        self.next_walking()
     }
 
     /// [`FrameReceiver::recv`] with the short path of [`Link::next`] first.
     #[inline]
     fn recv(&mut self, timeout: Option<Duration>) -> Result<Message<'_, Self::Memory>, LinkError> {
-        if self.in_place_at_hand() {
+        if let Some(at_hand) = self.in_place_at_hand() {
             self.nudge()?;
-            return self
-                .rx
-                .take_message()
-                .map(Message::in_frame)
-                .ok_or_else(ringlink_core::vanished);
+            return self.take_in_place(at_hand);
         }
         ringlink_core::wait_and_take(self, timeout)
     }
@@ -528,18 +524,28 @@ impl Link {
             .map_err(|e| LinkError::io("waking the peer", e))
     }
 
-    /// Whether a message read in place is at the ring's position, the
-    /// common case under load: then whether the peer is gone does not
+    /// The message read in place at the ring's position, if there is one,
+    /// the common case under load: then whether the peer is gone does not
     /// matter, and the counts of idle polls and of corrupt frames start
     /// again.
     #[inline]
-    fn in_place_at_hand(&mut self) -> bool {
-        let here = self.trust == Trust::Peer && self.rx.has_message();
-        if here {
-            self.idle_polls = 0;
-            self.corrupt_since_gone = 0;
-        }
-        here
+    fn in_place_at_hand(&mut self) -> Option<AtHand> {
+        let at_hand = match self.trust {
+            Trust::Peer => self.rx.message_at_hand()?,
+            Trust::Untrusted => return None,
+        };
+        self.idle_polls = 0;
+        self.corrupt_since_gone = 0;
+        Some(at_hand)
+    }
+
+    /// Takes the message [`Link::in_place_at_hand`] found.
+    #[inline]
+    fn take_in_place(&mut self, at_hand: AtHand) -> Result<Message<'_, Arc<Mapping>>, LinkError> {
+        self.rx
+            .take_at_hand(at_hand)
+            .map(Message::in_frame)
+            .ok_or_else(ringlink_core::vanished)
     }
 
     /// [`FrameReceiver::next`] past its short path: looks for a dead peer,
