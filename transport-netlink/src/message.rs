@@ -121,7 +121,9 @@ impl<'a> Msg<'a> {
         self.flags & NLM_F_DUMP_INTR != 0
     }
 
-    /// Decodes an `NLMSG_ERROR` (`None` for other types).
+    /// Decodes an `NLMSG_ERROR` (`None` for other types). Inlined, so that
+    /// the check costs a reply's other messages a comparison, not a call.
+    #[inline]
     pub fn error(&self) -> Option<Result<ErrorMsg<'a>, ParseError>> {
         (self.kind == NLMSG_ERROR).then(|| parse_error(self))
     }
@@ -139,6 +141,7 @@ impl<'a> Msg<'a> {
     }
 }
 
+#[inline(never)]
 fn parse_error<'a>(msg: &Msg<'a>) -> Result<ErrorMsg<'a>, ParseError> {
     let p = msg.payload;
     // errno (4 bytes) then the request's header (16 bytes) at least.
@@ -199,6 +202,7 @@ impl<'a> Messages<'a> {
 impl<'a> Iterator for Messages<'a> {
     type Item = Result<Msg<'a>, ParseError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.offset >= self.buf.len() {
             return None;
