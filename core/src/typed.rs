@@ -3,8 +3,9 @@
 //!
 //! A typed payload is `[pad][pad - 1 filler bytes][archive]`: the first byte
 //! says how many bytes precede the archive, chosen so the archive starts
-//! 16-byte aligned. In a ring, payloads sit at frame + 24 from a 16-aligned
-//! base, so writer and reader see the same alignment and read in place.
+//! 16-byte aligned. In a ring, payloads sit at frame + 24 (plus the ring's
+//! headroom, the same on both sides) from a 16-aligned base, so writer and
+//! reader see the same alignment and read in place.
 //!
 //! ```
 //! use ringlink_core::{typed, Consumer, Geometry, HeapMemory, Producer, Ring};

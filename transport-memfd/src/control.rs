@@ -14,8 +14,25 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// "RINGLNK1", little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGLNK1");
-/// Layout version of the control page.
-pub const VERSION: u32 = 1;
+/// Layout version of the control page (2: payloads at
+/// [`PAYLOAD_OFFSET`]).
+pub const VERSION: u32 = 2;
+
+/// Where a frame's payload starts: on the frame's second cache line, after
+/// the 24-byte netlink header (`ringlink_core::HDRLEN`) and 40 bytes of
+/// padding. The status word then shares its cache line with no payload
+/// byte, so a consumer polling it never pulls away the line the producer
+/// is writing the message into (with the payload right after the header,
+/// a poll during a build cost the producer a cache-line transfer). Two
+/// threads streaming 64 B messages through a link pair moved a median 15.0
+/// M msgs/s instead of 6.5 M over 48 alternating runs of each (19-40 M
+/// instead of 17-19 M when the host kept the vCPUs near); the two-process
+/// benchmark moved the same (about 18 M) with either layout. The header
+/// stays byte-exact with `struct nl_mmap_hdr`.
+pub const PAYLOAD_OFFSET: usize = 64;
+
+/// Bytes between a frame's header and its payload.
+pub(crate) const PADDING: usize = PAYLOAD_OFFSET - ringlink_core::HDRLEN;
 
 /// Which end of a link: the creator of the segment is `A`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +159,12 @@ impl Layout {
                 .map_err(|e| SetupError::BadSegment(format!("ring {i}: {e}")))?;
             if geometry.frame_nr == 0 {
                 return bad(format!("ring {i} has no frames"));
+            }
+            if geometry.frame_size as usize <= PAYLOAD_OFFSET {
+                return bad(format!(
+                    "ring {i}: {}-byte frames leave no payload after offset {PAYLOAD_OFFSET}",
+                    geometry.frame_size
+                ));
             }
             let size = geometry.ring_size() as u64;
             let end = offset.checked_add(size);
@@ -331,5 +354,15 @@ mod tests {
         let mut huge = l;
         huge.offsets[1] = u64::MAX - 10;
         assert!(refused(huge, l.total_size).contains("ring 1"));
+        // Kernel-valid frames with no byte past the payload offset.
+        let tiny = Geometry {
+            block_size: 4096,
+            block_nr: 1,
+            frame_size: PAYLOAD_OFFSET as u32,
+            frame_nr: 4096 / PAYLOAD_OFFSET as u32,
+        };
+        let no_payload = Layout::new(tiny, tiny).unwrap();
+        let why = refused(no_payload, no_payload.total_size);
+        assert!(why.contains("leave no payload"), "{why}");
     }
 }

@@ -1,7 +1,7 @@
 //! One end of a memfd link: it sends on one ring and receives on the other,
 //! through the shared API ([`FrameSender`], [`FrameReceiver`]).
 
-use crate::control::{Layout, Side};
+use crate::control::{Layout, PADDING, PAYLOAD_OFFSET, Side};
 use crate::error::SetupError;
 use crate::handshake;
 use crate::segment::{self, Mapping};
@@ -57,11 +57,11 @@ pub struct LinkOptions {
 }
 
 impl Default for LinkOptions {
-    /// 4 KiB frames (4,072-byte messages in place), 256 per direction,
+    /// 4 KiB frames (4,032-byte messages in place), 256 per direction,
     /// messages up to 1 MiB, untrusted peer, the core's default spin.
     fn default() -> Self {
         LinkOptions {
-            frame_message: 4096 - ringlink_core::HDRLEN,
+            frame_message: 4096 - PAYLOAD_OFFSET,
             frames: 256,
             max_message: 1 << 20,
             spin: SpinPolicy::default(),
@@ -187,7 +187,7 @@ impl Link {
                 layout.offsets[i] as usize,
                 layout.geometries[i],
             )?;
-            Ok(ring.with_skip_cursor(cursor)?)
+            Ok(ring.with_skip_cursor(cursor)?.with_headroom(PADDING)?)
         };
         let (send_ring, receive_ring) = (ring(side.index())?, ring(side.peer().index())?);
         mapping.control().sides[side.index()]
@@ -342,15 +342,17 @@ impl Link {
     }
 }
 
-/// Makes `socket`'s buffers large enough for out-of-band messages of
-/// `wanted` bytes where the system allows; returns the largest message the
-/// socket then carries.
-/// The segment layout `options` ask for: the same geometry both ways.
+/// The segment layout `options` ask for: the same geometry both ways,
+/// frames with room for `frame_message` bytes after [`PAYLOAD_OFFSET`].
 pub(crate) fn layout(options: &LinkOptions) -> Result<Layout, SetupError> {
-    let geometry = Geometry::exact(options.frame_message, options.frames)?;
+    let message = options.frame_message.saturating_add(PADDING);
+    let geometry = Geometry::exact(message, options.frames)?;
     Layout::new(geometry, geometry)
 }
 
+/// Makes `socket`'s buffers large enough for out-of-band messages of
+/// `wanted` bytes where the system allows; returns the largest message the
+/// socket then carries.
 fn size_socket(socket: BorrowedFd<'_>, wanted: usize) -> Result<usize, SetupError> {
     use rustix::net::sockopt;
     let want = wanted.saturating_mul(2).saturating_add(64 << 10);
@@ -585,9 +587,10 @@ impl Link {
         };
         self.corrupt_since_gone = 0;
         self.idle_polls = 0;
-        // Frame payloads sit 24 bytes into 64-byte aligned frames; copies
-        // keep that alignment modulo 16, so typed messages read in place.
-        let skew = ringlink_core::HDRLEN % 16;
+        // Frame payloads sit PAYLOAD_OFFSET bytes into 64-byte aligned
+        // frames; copies keep that alignment modulo 16, so typed messages
+        // read in place.
+        let skew = PAYLOAD_OFFSET % 16;
         if frame.is_copy() {
             let (index, announced) = (frame.index(), frame.copy_len());
             let corrupt = |kind| LinkError::Ring(RingError::Corrupt { frame: index, kind });

@@ -25,7 +25,8 @@ use ringlink_core::Status;
 use ringlink_core::{
     Corruption, Deferred, FrameReceiver, FrameSender, Geometry, LinkError, RingError,
 };
-use ringlink_memfd::control::Layout;
+use ringlink_memfd::control::fuzzing::{check_control_page, control_page_len};
+use ringlink_memfd::control::{Layout, PAYLOAD_OFFSET};
 use ringlink_memfd::{Link, LinkOptions, Trust};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Read;
@@ -332,9 +333,14 @@ impl Segment {
             )
             .unwrap()
         } as *mut u8;
-        let geometry = Geometry::exact(options.frame_message, options.frames).unwrap();
-        let layout = Layout::new(geometry, geometry).unwrap();
-        assert_eq!(layout.total_size as usize, size, "the layout the tests use");
+        // The layout the control page declares, checked as an acceptor does.
+        // SAFETY: the mapping holds at least the control page (the link
+        // validated it); read once, before anyone scribbles on it.
+        let page = unsafe { std::slice::from_raw_parts(base, control_page_len()) };
+        let layout = check_control_page(page, size as u64).unwrap();
+        let geometry = layout.geometries[0];
+        assert_eq!(geometry, layout.geometries[1], "the rings the tests use");
+        assert!(geometry.frame_size as usize - PAYLOAD_OFFSET >= options.frame_message);
         Segment {
             base,
             size,
@@ -358,9 +364,21 @@ impl Segment {
         unsafe { &*(self.base.add(offset) as *const AtomicU64) }
     }
 
+    /// Payload bytes a frame holds.
+    fn capacity(&self) -> usize {
+        self.geometry.frame_size as usize - PAYLOAD_OFFSET
+    }
+
     /// Offset of frame `index` of ring `ring` (0: A to B, 1: B to A).
     fn frame(&self, ring: usize, index: u32) -> usize {
         self.layout.offsets[ring] as usize + self.geometry.frame_offset(index).unwrap()
+    }
+
+    /// The byte at `offset`.
+    fn peek(&self, offset: usize) -> u8 {
+        assert!(offset < self.size);
+        // SAFETY: inside the mapping.
+        unsafe { self.base.add(offset).read_volatile() }
     }
 
     /// Writes `byte` at `offset`.
@@ -389,7 +407,7 @@ fn hostile(seed: u64) {
     let truncate_refused = file.set_len(0).is_err() && file.set_len(size * 2).is_err();
     let opts = options();
     let segment = Segment::map(&file, &opts);
-    let capacity = segment.geometry.payload_capacity();
+    let capacity = segment.capacity();
     let frame = |rng: &mut Rng| {
         let index = rng.below(segment.geometry.frame_nr as usize) as u32;
         segment.frame(rng.below(2), index)
@@ -441,7 +459,7 @@ fn hostile(seed: u64) {
                     // as often as not.
                     let at = rng.below(capacity);
                     for i in 0..rng.below(64).min(capacity - at) {
-                        segment.poke(f + 24 + at + i, rng.next_u64() as u8);
+                        segment.poke(f + PAYLOAD_OFFSET + at + i, rng.next_u64() as u8);
                     }
                     "payload"
                 }
@@ -668,6 +686,21 @@ fn forged_pair() -> (Link, Link, Segment) {
     let (a, b) = ringlink_memfd::pair(&options()).unwrap();
     let segment = Segment::map(a.segment().unwrap(), &options());
     (a, b, segment)
+}
+
+#[test]
+fn payloads_start_on_the_second_cache_line_of_their_frame() {
+    let (mut a, mut b, segment) = forged_pair();
+    assert_eq!(a.frame_capacity(), segment.capacity());
+    assert!(a.try_send(b"in place").unwrap());
+    let f = segment.frame(0, 0);
+    assert_eq!(segment.word(f).load(Relaxed), Status::Valid.raw());
+    assert_eq!(segment.word(f + 4).load(Relaxed), 8);
+    let at = |i: usize| segment.peek(f + PAYLOAD_OFFSET + i);
+    assert_eq!((0..8).map(at).collect::<Vec<u8>>(), b"in place");
+    // What is read is what lies there.
+    segment.poke(f + PAYLOAD_OFFSET, b'I');
+    assert_eq!(&b.next().unwrap().unwrap()[..], b"In place");
 }
 
 #[test]
