@@ -31,8 +31,9 @@ pub const VERSION: u32 = 2;
 /// stays byte-exact with `struct nl_mmap_hdr`.
 pub const PAYLOAD_OFFSET: usize = 64;
 
-/// Bytes between a frame's header and its payload.
-pub(crate) const PADDING: usize = PAYLOAD_OFFSET - ringlink_core::HDRLEN;
+/// Bytes between a frame's header and its payload (the rings' headroom,
+/// `ringlink_core::Ring::with_headroom`).
+pub const PADDING: usize = PAYLOAD_OFFSET - ringlink_core::HDRLEN;
 
 /// Which end of a link: the creator of the segment is `A`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,11 +11,11 @@
 //! segment of exactly that size and carry messages.
 
 use super::{GuardedMemory, Input};
-use ringlink_core::{Consumer, HDRLEN, Producer, Ring, page_size};
+use ringlink_core::{Consumer, Producer, Ring, page_size};
 use ringlink_memfd::control::fuzzing::{
     accept_offer, check_control_page, control_page_len, cursor_offsets,
 };
-use ringlink_memfd::control::{Layout, PAYLOAD_OFFSET};
+use ringlink_memfd::control::{Layout, PADDING};
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -89,7 +89,8 @@ pub fn run(data: &[u8]) {
 
 /// Places both rings of a validated layout in a segment of exactly its
 /// size, with the control page at its start, each skip cursor where a
-/// link puts it and each payload at `PAYLOAD_OFFSET`, then sends a few messages over each ring.
+/// link puts it and each payload after the link's `PADDING`, then sends a
+/// few messages over each ring.
 fn place_and_use(layout: &Layout, page: &[u8]) {
     let memory = Arc::new(GuardedMemory::new(layout.total_size as usize));
     memory.fill(0, &page[..page.len().min(control_page_len())]);
@@ -101,7 +102,7 @@ fn place_and_use(layout: &Layout, page: &[u8]) {
                 layout.geometries[i],
             )
             .and_then(|r| r.with_skip_cursor(cursor_offsets()[i]))
-            .and_then(|r| r.with_headroom(PAYLOAD_OFFSET - HDRLEN))
+            .and_then(|r| r.with_headroom(PADDING))
             .unwrap_or_else(|e| panic!("validated {layout:?} but ring {i}: {e}"))
         };
         let mut producer = Producer::new(ring(&memory));
