@@ -205,3 +205,49 @@ fn a_frame_committed_as_copy_is_refused_and_the_others_are_sent() {
         assert_eq!(acks(&mut link, 1), [3], "{mode:?}");
     }
 }
+
+#[test]
+fn the_pollable_fd_wakes_a_sleeper_when_a_datagram_arrives() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    for mode in [Mode::Uring, Mode::Copy] {
+        pollable_fd_wakes(open_in(mode));
+    }
+}
+
+/// Sleeps in poll(2) on the link's descriptor while another thread sends
+/// a datagram to the link's port: the poll must end readable, and the
+/// datagram must then be in the receive ring.
+fn pollable_fd_wakes(mut link: NetlinkLink) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::net::{SendFlags, netlink::SocketAddrNetlink, sendto};
+    let port = link.port();
+    assert!(!link.poll().unwrap(), "nothing yet");
+    let sender = std::thread::spawn(move || {
+        let socket = ringlink_netlink::socket::NetlinkSocket::open(0).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let datagram = noop(77, 0);
+        let to = SocketAddrNetlink::new(port, 0);
+        sendto(&socket, &datagram, SendFlags::empty(), &to).unwrap();
+    });
+    let fd = link.pollable_fd().expect("a pollable descriptor");
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let patience = Timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    let ready = poll(&mut fds, Some(&patience)).unwrap();
+    sender.join().unwrap();
+    assert_eq!(ready, 1, "{:?} mode: the poll timed out", link.mode().mode);
+    let msg = link
+        .next()
+        .unwrap()
+        .expect("the datagram that woke the poll");
+    let msg = Messages::new(&msg).next().unwrap().unwrap();
+    assert_eq!(
+        (msg.kind, msg.seq),
+        (ringlink_netlink::message::NLMSG_NOOP, 77)
+    );
+}
