@@ -76,6 +76,16 @@ pub fn ratios(figures: &[Figures]) -> Vec<Ratio> {
         &rate,
         Some(">= 0.8"),
     );
+    // The default link (a short spin, then sleep), beside the busy-polling
+    // one the goal is judged on: what a link opened with defaults moves.
+    ratio(
+        &mut out,
+        "64 KiB GB/s, ringlink blocking (the default) / minimal shm ring".into(),
+        fig(RinglinkBlocking, kib64),
+        fig(ShmRing, kib64),
+        &rate,
+        None,
+    );
     ratio(
         &mut out,
         "64 B msgs/s, ringlink blocking / ringlink spin".into(),
