@@ -13,6 +13,12 @@
 //! the control messages: the receive ring keeps [`HEADROOM`] bytes for
 //! them.
 //!
+//! The completion work of a datagram that arrives runs cooperatively: it
+//! waits for the receiving task's next system call instead of interrupting
+//! its CPU, and the submission ring's `IORING_SQ_TASKRUN` flag says when
+//! such work is queued, so that looking for datagrams costs a system call
+//! only when there are some.
+//!
 //! When the kernel finds no buffer (every frame is full and unread), the
 //! multishot ends with ENOBUFS; it is re-armed once frames are free again.
 //! A real overrun (the socket dropped messages) also ends it with ENOBUFS;
