@@ -23,12 +23,8 @@ pub const VERSION: u32 = 2;
 /// padding. The status word then shares its cache line with no payload
 /// byte, so a consumer polling it never pulls away the line the producer
 /// is writing the message into (with the payload right after the header,
-/// a poll during a build cost the producer a cache-line transfer). Two
-/// threads streaming 64 B messages through a link pair moved a median 15.0
-/// M msgs/s instead of 6.5 M over 48 alternating runs of each (19-40 M
-/// instead of 17-19 M when the host kept the vCPUs near); the two-process
-/// benchmark moved the same (about 18 M) with either layout. The header
-/// stays byte-exact with `struct nl_mmap_hdr`.
+/// a poll during a build cost the producer a cache-line transfer). The
+/// header stays byte-exact with `struct nl_mmap_hdr`.
 pub const PAYLOAD_OFFSET: usize = 64;
 
 /// Bytes between a frame's header and its payload (the rings' headroom,

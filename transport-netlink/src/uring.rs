@@ -135,11 +135,8 @@ impl UringFeed {
     /// Sets up io_uring for `socket` and a buffer ring for `frames` frames.
     /// An error says why this kernel or process cannot run the mode.
     pub(crate) fn new(socket: &NetlinkSocket, frames: u32) -> io::Result<UringFeed> {
-        // Cooperative task running: a datagram's arrival queues the receive's
-        // completion work for this task without an interrupt to its CPU
-        // (in a VM, an exit on each side); the work runs at its next
-        // system call, and the flag in the submission ring says when one is
-        // due. Both exist since Linux 5.19, as do buffer rings.
+        // Cooperative task running, flagged (see the module docs): both
+        // exist since Linux 5.19, as do buffer rings.
         let ring = IoUring::builder()
             .setup_cqsize(2 * frames.next_power_of_two().max(SUBMISSIONS))
             .setup_coop_taskrun()
