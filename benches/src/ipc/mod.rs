@@ -107,7 +107,7 @@ pub struct Figures {
     /// Round trip, 50th / 99th / 99.9th percentile, nanoseconds, over the
     /// round trips of all runs.
     pub rtt_ns: [f64; 3],
-    /// One-way messages per second (median of the runs).
+    /// One-way messages per second (median of the one-way cases).
     pub msgs_per_s: f64,
     /// System calls per message in the one-way runs (both processes), when
     /// they could be counted.
@@ -147,10 +147,17 @@ fn count(mechanism: Mechanism, size: usize, mode: Mode, quick: bool) -> u64 {
     if quick { base / 5 } else { base }
 }
 
+/// One-way cases of each mechanism per run. A single case's throughput
+/// can be half or double the next one's (where the host places the vCPUs,
+/// which pages the ring gets), so its median is taken over this many
+/// cases per run, each with its own processes.
+const ONE_WAY_PASSES: usize = 5;
+
 /// Runs every mechanism at every size, `runs` times, interleaved (every
-/// mechanism once per run), so that the host moving vCPUs around hits all
-/// mechanisms alike; the cache-line probe runs before each case. `progress`
-/// gets a line per case.
+/// mechanism once per pass, [`ONE_WAY_PASSES`] passes per run, round trips
+/// in the first), so that the host moving vCPUs around hits all
+/// mechanisms alike; the cache-line probe runs before each pass of a
+/// mechanism. `progress` gets a line per pass of a mechanism.
 pub fn run(
     sizes: &[usize],
     runs: usize,
@@ -164,14 +171,19 @@ pub fn run(
             .map(|_| Samples::new())
             .collect::<Result<_, _>>()?;
         for run in 1..=runs {
-            for (mechanism, samples) in Mechanism::ALL.into_iter().zip(&mut samples) {
-                let probe = settled_cache_line_rtt_ns();
-                progress(&format!(
-                    "ipc: run {run}/{runs}: {} at {size} B ({probe})",
-                    mechanism.name()
-                ));
-                samples.probes.push(probe.ns);
-                samples.take(mechanism, size, quick)?;
+            for pass in 1..=ONE_WAY_PASSES {
+                for (mechanism, samples) in Mechanism::ALL.into_iter().zip(&mut samples) {
+                    let probe = settled_cache_line_rtt_ns();
+                    progress(&format!(
+                        "ipc: run {run}/{runs}, pass {pass}/{ONE_WAY_PASSES}: {} at {size} B ({probe})",
+                        mechanism.name()
+                    ));
+                    samples.probes.push(probe.ns);
+                    if pass == 1 {
+                        samples.round_trips(mechanism, size, quick)?;
+                    }
+                    samples.one_way(mechanism, size, quick)?;
+                }
             }
         }
         for (mechanism, samples) in Mechanism::ALL.into_iter().zip(samples) {
@@ -201,8 +213,13 @@ impl Samples {
         })
     }
 
-    /// One run: round trips, then one-way throughput.
-    fn take(&mut self, mechanism: Mechanism, size: usize, quick: bool) -> Result<(), String> {
+    /// A round-trip case.
+    fn round_trips(
+        &mut self,
+        mechanism: Mechanism,
+        size: usize,
+        quick: bool,
+    ) -> Result<(), String> {
         let n = count(mechanism, size, Mode::RoundTrip, quick);
         let rtt = &mut self.rtt;
         let outcome = run_case(mechanism, size, Mode::RoundTrip, n, &mut |t| {
@@ -210,6 +227,11 @@ impl Samples {
             rtt.saturating_record(t.as_nanos() as u64);
         })?;
         self.cut_short += usize::from(outcome.cut_short);
+        Ok(())
+    }
+
+    /// A one-way case: throughput.
+    fn one_way(&mut self, mechanism: Mechanism, size: usize, quick: bool) -> Result<(), String> {
         let n = count(mechanism, size, Mode::OneWay, quick);
         let outcome = run_case(mechanism, size, Mode::OneWay, n, &mut |_| {})?;
         self.cut_short += usize::from(outcome.cut_short);

@@ -126,7 +126,7 @@ pub fn ratios(figures: &[Figures]) -> Vec<Ratio> {
 /// Prints the table and the ratios.
 pub fn print(figures: &[Figures]) {
     println!(
-        "Between two processes (medians; round trips from all runs; probe: cache-line round trip before the runs, median):"
+        "Between two processes (medians; round trips from all runs, msgs/s the median of every one-way case; probe: cache-line round trip before each case, median):"
     );
     println!();
     println!(
