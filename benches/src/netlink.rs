@@ -16,11 +16,18 @@ use serde::{Serialize, Serializer};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+/// Dumps of each way per run asked for: one dump takes a tenth of a
+/// second or so, and a single one's ratio to the plain loop's moves by
+/// a tenth either way with the host, so the medians are taken over more.
+pub const DUMPS_PER_RUN: usize = 3;
+
 /// Routes per second of each way of dumping, medians of the runs.
 #[derive(Serialize)]
 pub struct DumpFigures {
     /// Routes in the table.
     pub routes: usize,
+    /// Dumps of each way.
+    pub dumps: usize,
     /// The cache-line ping-pong probe before the case, in nanoseconds.
     pub probe_ns: f64,
     /// The ringlink link in each mode it runs in here, the default first.
@@ -215,6 +222,7 @@ pub fn route_dump(
         .collect();
     Ok(DumpFigures {
         routes: total,
+        dumps: runs,
         probe_ns,
         links,
         modes,

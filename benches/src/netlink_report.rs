@@ -27,7 +27,8 @@ pub fn run(quick: bool, runs: usize) -> Result<Option<NetlinkFigures>, String> {
         return Ok(None);
     }
     let routes = if quick { 20_000 } else { 200_000 };
-    let dump = netlink::route_dump(routes, runs, &mut |line| eprintln!("  {line}"))?;
+    let dumps = runs * netlink::DUMPS_PER_RUN;
+    let dump = netlink::route_dump(routes, dumps, &mut |line| eprintln!("  {line}"))?;
     print_dump(&dump);
     println!();
     let nfqueue = match nfqueue::missing_tool() {
@@ -51,8 +52,8 @@ pub fn run(quick: bool, runs: usize) -> Result<Option<NetlinkFigures>, String> {
 /// Prints the route dump table, the goals and the modes.
 fn print_dump(f: &DumpFigures) {
     println!(
-        "Netlink route dump, {} IPv4 routes in a private namespace (medians; cache-line probe {:.0} ns):",
-        f.routes, f.probe_ns
+        "Netlink route dump, {} IPv4 routes in a private namespace (medians of {} dumps of each way; cache-line probe {:.0} ns):",
+        f.routes, f.dumps, f.probe_ns
     );
     println!();
     println!("| way | routes/s | vs plain recv loop | vs ip -j route show |");
