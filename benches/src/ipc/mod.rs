@@ -151,7 +151,7 @@ fn count(mechanism: Mechanism, size: usize, mode: Mode, quick: bool) -> u64 {
 /// can be half or double the next one's (where the host places the vCPUs,
 /// which pages the ring gets), so its median is taken over this many
 /// cases per run, each with its own processes.
-const ONE_WAY_PASSES: usize = 5;
+pub const ONE_WAY_PASSES: usize = 5;
 
 /// Runs every mechanism at every size, `runs` times, interleaved (every
 /// mechanism once per pass, [`ONE_WAY_PASSES`] passes per run, round trips
