@@ -124,6 +124,12 @@ fn print_nfqueue(f: &NfqFigures) {
             ratio(default.cpu_vs_plain_batch)
         );
     }
+    if let Some(plain) = f.ways.iter().find(|w| w.way == Way::PlainBatch) {
+        println!(
+            "- plain batch loop / per-packet loop, packets/s: {} (batch verdicts with no ring, the same kernel and sender: what batching alone reaches here)",
+            ratio(plain.vs_per_packet)
+        );
+    }
     print_modes(&f.modes);
     if let Some(why) = &f.syscalls_unavailable {
         println!("- system calls not counted: {why}");

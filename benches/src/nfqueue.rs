@@ -122,8 +122,8 @@ impl Way {
 pub struct WayFigures {
     /// The way.
     pub way: Way,
-    /// For the ringlink link: median over runs of its packets per second /
-    /// the per-packet loop's, within the run.
+    /// For every way but the per-packet loop: median over runs of its
+    /// packets per second / the per-packet loop's, within the run.
     pub vs_per_packet: Option<f64>,
     /// For the ringlink link: median over runs of its CPU time per packet
     /// / the plain batch loop's, within the run.
@@ -279,7 +279,8 @@ pub fn compare(
             let ring = matches!(way, Way::Ringlink(_));
             WayFigures {
                 way,
-                vs_per_packet: ring.then(|| median(&paired(&rates(i), &rates(per_packet)))),
+                vs_per_packet: (way != Way::PerPacket)
+                    .then(|| median(&paired(&rates(i), &rates(per_packet)))),
                 cpu_vs_plain_batch: ring.then(|| median(&paired(&cpu(i), &cpu(plain_batch)))),
                 packets_per_s: median(&rates(i)),
                 cpu_per_packet: median(&cpu(i)),
