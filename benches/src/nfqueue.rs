@@ -81,11 +81,16 @@ const RECEIVE_BATCH: usize = 16;
 const SEND_BATCH: usize = 64;
 /// Writes a request with a sequence number into a buffer; its length.
 type Build = fn(&mut [u8], u32) -> Result<usize, Full>;
-/// The setup requests of a consumer: bind the queue, then ask for whole
-/// packets. Both are acknowledged.
-const SETUP: [Build; 2] = [
+/// The setup requests of a consumer, all acknowledged: bind the queue,
+/// ask for whole packets, and set `NFQA_CFG_F_GSO`, as `nfq_accept` does:
+/// the kernel then hands packets over as they are, neither segmented nor
+/// checksummed, where it would otherwise compute each packet's checksum
+/// while queueing it, in the sender's thread. A consumer that only gives
+/// verdicts has no use for it.
+const SETUP: [Build; 3] = [
     |buf, seq| nfqueue::bind_request(buf, QUEUE, seq),
     |buf, seq| nfqueue::params_request(buf, QUEUE, COPY_RANGE, seq),
+    |buf, seq| nfqueue::flags_request(buf, QUEUE, nfqueue::FLAG_GSO, nfqueue::FLAG_GSO, seq),
 ];
 
 /// A way of giving verdicts.
