@@ -19,7 +19,7 @@ use std::time::Instant;
 /// Dumps of each way per run asked for: one dump takes a tenth of a
 /// second or so, and a single one's ratio to the plain loop's moves by
 /// a tenth either way with the host, so the medians are taken over more.
-pub const DUMPS_PER_RUN: usize = 3;
+const DUMPS_PER_RUN: usize = 3;
 
 /// Routes per second of each way of dumping, medians of the runs.
 #[derive(Serialize)]
@@ -151,7 +151,8 @@ fn plain_dump() -> Result<usize, String> {
 }
 
 /// Sets up a namespace with `routes` IPv4 routes and measures each way of
-/// dumping them `runs` times (alternating); `progress` gets a line per run.
+/// dumping them `DUMPS_PER_RUN` times per run asked for (alternating);
+/// `progress` gets a line per dump of every way.
 pub fn route_dump(
     routes: usize,
     runs: usize,
@@ -178,9 +179,10 @@ pub fn route_dump(
     let (mut plain, mut theirs) = (Vec::new(), Vec::new());
     let mut total = 0;
     let ways = modes.runs.len() + 1;
-    for run in 1..=runs {
+    let dumps = runs * DUMPS_PER_RUN;
+    for run in 1..=dumps {
         progress(&format!(
-            "netlink: run {run}/{runs}: dumping {routes} routes {} ways",
+            "netlink: dump {run}/{dumps}: dumping {routes} routes {} ways",
             ways + 1
         ));
         // The order of the ring's modes and the plain loop rotates.
@@ -222,7 +224,7 @@ pub fn route_dump(
         .collect();
     Ok(DumpFigures {
         routes: total,
-        dumps: runs,
+        dumps,
         probe_ns,
         links,
         modes,

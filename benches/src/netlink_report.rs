@@ -27,8 +27,7 @@ pub fn run(quick: bool, runs: usize) -> Result<Option<NetlinkFigures>, String> {
         return Ok(None);
     }
     let routes = if quick { 20_000 } else { 200_000 };
-    let dumps = runs * netlink::DUMPS_PER_RUN;
-    let dump = netlink::route_dump(routes, dumps, &mut |line| eprintln!("  {line}"))?;
+    let dump = netlink::route_dump(routes, runs, &mut |line| eprintln!("  {line}"))?;
     print_dump(&dump);
     println!();
     let nfqueue = match nfqueue::missing_tool() {
