@@ -1,7 +1,7 @@
 //! Route dumps from the kernel, in a private network namespace the harness
 //! creates and removes: through the ringlink netlink link (routes parsed),
-//! against a plain 32 KiB recv loop (messages walked) and `ip -j route
-//! show`. Needs root.
+//! against a plain 32 KiB recv loop (messages walked, and again with the
+//! routes parsed as the link's are) and `ip -j route show`. Needs root.
 
 use crate::netns::Netns;
 use crate::stats::median;
@@ -34,8 +34,10 @@ pub struct DumpFigures {
     pub links: Vec<LinkDump>,
     /// The modes, as probed.
     pub modes: Modes,
-    /// A plain recv loop with a 32 KiB buffer.
+    /// A plain recv loop with a 32 KiB buffer, messages walked.
     pub plain: f64,
+    /// The same loop parsing every route, as the link's dumps do.
+    pub plain_parsed: f64,
     /// `ip -j route show`.
     pub ip: f64,
 }
@@ -50,6 +52,9 @@ pub struct LinkDump {
     pub routes_per_s: f64,
     /// Median over runs of this / plain within the run.
     pub vs_plain: f64,
+    /// Median over runs of this / plain with routes parsed: what the ring
+    /// costs or saves, the parsing being the same on both sides.
+    pub vs_plain_parsed: f64,
     /// Median over runs of this / `ip` within the run.
     pub vs_ip: f64,
 }
@@ -131,8 +136,9 @@ fn ringlink_dump(mode: Mode) -> Result<usize, String> {
     Ok(routes)
 }
 
-/// Dumps with a plain recv loop into one 32 KiB buffer, walking messages.
-fn plain_dump() -> Result<usize, String> {
+/// Dumps with a plain recv loop into one 32 KiB buffer, walking messages
+/// and, if `parse`, parsing every route; returns the number of routes.
+fn plain_dump(parse: bool) -> Result<usize, String> {
     let socket = NetlinkSocket::open(NETLINK_ROUTE).map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 32 << 10];
     let len = dump_request(&mut buf, AF_INET, 1).map_err(|e| e.to_string())?;
@@ -144,6 +150,9 @@ fn plain_dump() -> Result<usize, String> {
             let m = m.map_err(|e| e.to_string())?;
             if m.is_done() {
                 return Ok(routes);
+            }
+            if parse {
+                std::hint::black_box(Route::parse(&m).map_err(|e| e.to_string())?);
             }
             routes += 1;
         }
@@ -176,9 +185,11 @@ pub fn route_dump(
     ));
     let modes = ns.inside(|| modes(NETLINK_ROUTE))?;
     let mut ours: Vec<Vec<f64>> = modes.runs.iter().map(|_| Vec::new()).collect();
-    let (mut plain, mut theirs) = (Vec::new(), Vec::new());
+    // The plain loop walking, then parsing.
+    let mut plain = [Vec::new(), Vec::new()];
+    let mut theirs = Vec::new();
     let mut total = 0;
-    let ways = modes.runs.len() + 1;
+    let ways = modes.runs.len() + plain.len();
     let dumps = runs * DUMPS_PER_RUN;
     for run in 1..=dumps {
         progress(&format!(
@@ -195,8 +206,9 @@ pub fn route_dump(
                     ours[i].push(total as f64 / t.elapsed().as_secs_f64());
                 }
                 None => {
-                    let n = ns.inside(plain_dump)?;
-                    plain.push(n as f64 / t.elapsed().as_secs_f64());
+                    let parse = i > modes.runs.len();
+                    let n = ns.inside(|| plain_dump(parse))?;
+                    plain[usize::from(parse)].push(n as f64 / t.elapsed().as_secs_f64());
                 }
             }
         }
@@ -218,7 +230,8 @@ pub fn route_dump(
         .map(|(&mode, rates)| LinkDump {
             mode,
             routes_per_s: median(&rates),
-            vs_plain: median(&paired(&rates, &plain)),
+            vs_plain: median(&paired(&rates, &plain[0])),
+            vs_plain_parsed: median(&paired(&rates, &plain[1])),
             vs_ip: median(&paired(&rates, &theirs)),
         })
         .collect();
@@ -228,7 +241,8 @@ pub fn route_dump(
         probe_ns,
         links,
         modes,
-        plain: median(&plain),
+        plain: median(&plain[0]),
+        plain_parsed: median(&plain[1]),
         ip: median(&theirs),
     })
 }

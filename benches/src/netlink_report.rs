@@ -55,28 +55,39 @@ fn print_dump(f: &DumpFigures) {
         f.routes, f.dumps, f.probe_ns
     );
     println!();
-    println!("| way | routes/s | vs plain recv loop | vs ip -j route show |");
-    println!("|---|---|---|---|");
+    println!(
+        "| way | routes/s | vs plain recv loop | vs plain loop, routes parsed | vs ip -j route show |"
+    );
+    println!("|---|---|---|---|---|");
     for (i, link) in f.links.iter().enumerate() {
         println!(
-            "| ringlink link, {:?} mode{}, routes parsed | {:.2} M | {:.2} | {:.2} |",
+            "| ringlink link, {:?} mode{}, routes parsed | {:.2} M | {:.2} | {:.2} | {:.2} |",
             link.mode,
             if i == 0 { " (default)" } else { "" },
             link.routes_per_s / 1e6,
             link.vs_plain,
+            link.vs_plain_parsed,
             link.vs_ip
         );
     }
     println!(
-        "| plain 32 KiB recv loop, messages walked | {:.2} M | 1.00 | |",
+        "| plain 32 KiB recv loop, messages walked | {:.2} M | 1.00 | | |",
         f.plain / 1e6
     );
-    println!("| ip -j route show | {:.2} M | | 1.00 |", f.ip / 1e6);
+    println!(
+        "| plain 32 KiB recv loop, routes parsed | {:.2} M | | 1.00 | |",
+        f.plain_parsed / 1e6
+    );
+    println!("| ip -j route show | {:.2} M | | | 1.00 |", f.ip / 1e6);
     println!();
     if let Some(default) = f.links.first() {
         println!(
             "- default mode ({:?}) / plain recv loop: {:.2} (goal >= 0.95); / ip -j route show: {:.2} (goal >= 3)",
             default.mode, default.vs_plain, default.vs_ip
+        );
+        println!(
+            "- default mode / plain loop parsing the same routes: {:.2} (the ring's own cost: the goal's plain loop parses nothing)",
+            default.vs_plain_parsed
         );
     }
     print_modes(&f.modes);
@@ -121,6 +132,10 @@ fn print_nfqueue(f: &NfqFigures) {
             "- default mode ({mode:?}) / per-packet loop, packets/s: {} (goal >= 1.8); / plain batch loop, receiver CPU per packet: {} (goal <= 1.0)",
             ratio(default.vs_per_packet),
             ratio(default.cpu_vs_plain_batch)
+        );
+        println!(
+            "- default mode's packets per second of receiver CPU / the per-packet loop's: {} (what it would take from a sender that kept up; packets/s above is capped by the sender when its CPU is near 100%)",
+            ratio(default.capacity_vs_per_packet)
         );
     }
     if let Some(plain) = f.ways.iter().find(|w| w.way == Way::PlainBatch) {

@@ -77,6 +77,9 @@ const DATAGRAM_MAX: usize = (64 << 10) + 1024;
 /// Datagrams per `recvmmsg` of the ringlink link in copy mode: queued
 /// packets are small next to a frame, so more per call saves calls.
 const RECEIVE_BATCH: usize = 16;
+/// Receive frames of the ringlink link: a queued packet takes a frame of
+/// its own, so many are in flight (as in `nfq_accept`).
+const RX_FRAMES: u32 = 64;
 /// Datagrams per `sendmmsg` of the sender.
 const SEND_BATCH: usize = 64;
 /// Writes a request with a sequence number into a buffer; its length.
@@ -133,6 +136,12 @@ pub struct WayFigures {
     /// For the ringlink link: median over runs of its CPU time per packet
     /// / the plain batch loop's, within the run.
     pub cpu_vs_plain_batch: Option<f64>,
+    /// For every way but the per-packet loop: median over runs of the
+    /// per-packet loop's CPU time per packet / its own, within the run.
+    /// Packets per second of receiver CPU against the per-packet loop's:
+    /// how much more a way takes from a sender that keeps up, where
+    /// `vs_per_packet` is capped by this sender.
+    pub capacity_vs_per_packet: Option<f64>,
     /// Packets given their verdict per second.
     pub packets_per_s: f64,
     /// Receiver CPU time per packet, in seconds.
@@ -282,10 +291,11 @@ pub fn compare(
                     .collect()
             };
             let ring = matches!(way, Way::Ringlink(_));
+            let batched = way != Way::PerPacket;
             WayFigures {
                 way,
-                vs_per_packet: (way != Way::PerPacket)
-                    .then(|| median(&paired(&rates(i), &rates(per_packet)))),
+                vs_per_packet: batched.then(|| median(&paired(&rates(i), &rates(per_packet)))),
+                capacity_vs_per_packet: batched.then(|| median(&paired(&cpu(per_packet), &cpu(i)))),
                 cpu_vs_plain_batch: ring.then(|| median(&paired(&cpu(i), &cpu(plain_batch)))),
                 packets_per_s: median(&rates(i)),
                 cpu_per_packet: median(&cpu(i)),
@@ -336,6 +346,7 @@ impl Consumer {
                 let mut link = NetlinkLink::open(&NetlinkOptions {
                     protocol: NETLINK_NETFILTER,
                     frame_message: DATAGRAM_MAX,
+                    rx_frames: RX_FRAMES,
                     mode: Some(mode),
                     receive_batch: RECEIVE_BATCH,
                     ..Default::default()

@@ -108,7 +108,13 @@ impl std::fmt::Display for ModeReport {
 pub struct NetlinkOptions {
     /// The netlink protocol (e.g. `socket::NETLINK_ROUTE`).
     pub protocol: i32,
-    /// Frames in the receive ring.
+    /// Frames in the receive ring. Each datagram takes a frame, and the
+    /// frames are filled in ring order, so a ring of large datagrams
+    /// cycles through all of its memory: dumps, whose datagrams fill
+    /// their 32 KiB frames, want few (the default, 8: 256 KiB, which stay
+    /// in the CPU's cache between the kernel's copy and the reading);
+    /// queued packets or events, a datagram each in a mostly empty frame,
+    /// want many in flight (e.g. 64 for nfqueue).
     pub rx_frames: u32,
     /// Frames in the transmit ring.
     pub tx_frames: u32,
@@ -135,7 +141,7 @@ impl Default for NetlinkOptions {
     fn default() -> Self {
         NetlinkOptions {
             protocol: crate::socket::NETLINK_ROUTE,
-            rx_frames: 64,
+            rx_frames: 8,
             tx_frames: 64,
             frame_message: 32 << 10,
             mode: None,

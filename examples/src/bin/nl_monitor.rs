@@ -66,6 +66,9 @@ fn run() -> Result<(), String> {
     };
     let options = NetlinkOptions {
         groups: GROUPS.to_vec(),
+        // An event is a small datagram in a frame of its own: many in
+        // flight.
+        rx_frames: 64,
         ..NetlinkOptions::default()
     };
     let mut link = NetlinkLink::open(&options).map_err(|e| e.to_string())?;
