@@ -14,29 +14,14 @@ pub const MESSAGE: usize = 64;
 /// Frames (slots) in either ring.
 pub const FRAMES: u32 = 1024;
 
-/// Pins the calling thread to `cpu` when the machine has it; a best effort
-/// that steadies the figures where the host allows it.
-fn pin(cpu: usize) {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu % std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if std::env::var_os("PIN").is_some() {
-        let _ = rustix::thread::sched_setaffinity(None, &set);
-    }
-}
-
-/// Runs `produce` on a thread pinned to CPU 0 and `consume` on one pinned
-/// to CPU 1; returns the time until both finished.
+/// Runs `produce` and `consume` on two threads of their own (not pinned:
+/// pinning them in the guest measured no steadier); returns the time until
+/// both finished.
 fn two_threads(produce: impl FnOnce() + Send, consume: impl FnOnce() + Send) -> Duration {
     std::thread::scope(|s| {
         let start = Instant::now();
-        let consumer = s.spawn(|| {
-            pin(1);
-            consume();
-        });
-        let producer = s.spawn(|| {
-            pin(0);
-            produce();
-        });
+        let consumer = s.spawn(consume);
+        let producer = s.spawn(produce);
         producer.join().expect("producer thread");
         consumer.join().expect("consumer thread");
         start.elapsed()
