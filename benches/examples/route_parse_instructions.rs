@@ -3,17 +3,16 @@
 //! not): `N` messages shaped like the kernel's answer to the route dump of
 //! the benchmark (`10.a.b.c/32 via 10.1.0.2`: `RTA_TABLE`, `RTA_DST`,
 //! `RTA_GATEWAY`, `RTA_OIF`) are built into one buffer, then walked and
-//! parsed.
+//! parsed in `parse_all`.
 //!
-//! Run it for two counts and divide the difference by the difference of
-//! the counts, so that building the buffer's fixed part cancels out:
+//! Run it under callgrind and read the inclusive counts of `parse_all`
+//! (the walk and the parse) and of `Route::parse`, divided by `N`:
 //!
 //! ```sh
 //! cargo build --release -p ringlink-benches --example route_parse_instructions
-//! for n in 10000 30000; do
-//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/examples/route_parse_instructions $n 2>&1 | grep Collected
-//! done
+//! valgrind --tool=callgrind --callgrind-out-file=parse.cg \
+//!   target/release/examples/route_parse_instructions 10000
+//! callgrind_annotate --inclusive=yes parse.cg | grep -E 'parse_all|Route::parse'
 //! ```
 
 use ringlink_netlink::message::{MessageBuilder, Messages, NLM_F_MULTI};
