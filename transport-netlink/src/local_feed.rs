@@ -201,9 +201,17 @@ fn copy_fill(
     }
     let mut got = [Received::default(); RECV_BATCH_MAX];
     let n = socket.try_recv_batch(&mut bufs[..lent.len()], &mut got)?;
+    let mut cut = None;
     for received in &got[..n] {
-        lent.pop_front();
-        rx.publish_lent(received.len, received.meta)?;
+        let frame = lent.pop_front();
+        if received.truncated {
+            // Not data: published empty (the reader skips it), and the
+            // datagrams after it are still handed over; then the error.
+            rx.publish_lent(0, received.meta)?;
+            cut = frame.map(|f| crate::socket::cut(f.len()));
+        } else {
+            rx.publish_lent(received.len, received.meta)?;
+        }
     }
-    Ok(n)
+    cut.map_or(Ok(n), Err)
 }

@@ -179,9 +179,13 @@ impl NetlinkSocket {
     /// none is queued. An overrun is an error that says how to recover; a
     /// datagram longer than `buf` is an error too.
     pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>, LinkError> {
+        let len = buf.len();
         let mut got = [Received::default()];
-        let n = self.try_recv_batch(&mut [IoSliceMut::new(buf)], &mut got)?;
-        Ok((n == 1).then_some(got[0].len))
+        match self.try_recv_batch(&mut [IoSliceMut::new(buf)], &mut got)? {
+            0 => Ok(None),
+            _ if got[0].truncated => Err(cut(len)),
+            _ => Ok(Some(got[0].len)),
+        }
     }
 
     /// Receives up to `bufs.len()` (at most [`RECV_BATCH_MAX`]) queued
@@ -189,7 +193,9 @@ impl NetlinkSocket {
     /// `bufs[i]`, its length and metadata into `got[i]`. Returns how many
     /// arrived, 0 when none is queued. An overrun (the kernel dropped
     /// messages because the receive buffer was full) is an error that says
-    /// how to recover; a datagram longer than its buffer is an error too.
+    /// how to recover; a datagram longer than its buffer is cut, and marked
+    /// [`Received::truncated`], so the datagrams after it in the batch are
+    /// still handed over.
     pub fn try_recv_batch(
         &self,
         bufs: &mut [IoSliceMut<'_>],
@@ -225,16 +231,11 @@ impl NetlinkSocket {
             };
         }
         for (i, msg) in msgs.iter().take(rc as usize).enumerate() {
-            if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-                return Err(LinkError::Protocol(format!(
-                    "a datagram did not fit a {}-byte frame and was cut; use larger frames",
-                    bufs[i].len()
-                )));
-            }
             let control = &control[i][..msg.msg_hdr.msg_controllen.min(CONTROL_LEN)];
             got[i] = Received {
                 len: msg.msg_len as usize,
                 meta: crate::meta::from_control(control),
+                truncated: msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
             };
         }
         Ok(rc as usize)
@@ -251,6 +252,16 @@ pub struct Received {
     pub len: usize,
     /// Its group and sender credentials.
     pub meta: FrameMeta,
+    /// It did not fit its buffer and was cut: not a whole datagram.
+    pub truncated: bool,
+}
+
+/// The error for a datagram that did not fit a `len`-byte buffer.
+pub(crate) fn cut(len: usize) -> LinkError {
+    LinkError::Protocol(format!(
+        "a datagram did not fit a {len}-byte frame and was cut (dropped); \
+         open the link with a larger NetlinkOptions::frame_message"
+    ))
 }
 
 /// A failed receive as a link error; an overrun says how to recover.

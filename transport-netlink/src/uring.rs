@@ -25,7 +25,7 @@
 //! the two are told apart by the socket's drop counter (`SO_MEMINFO`), and
 //! only the overrun is reported.
 
-use crate::socket::{NetlinkSocket, receive_error};
+use crate::socket::{NetlinkSocket, cut, receive_error};
 use io_uring::{IoUring, cqueue, opcode, types};
 use ringlink_core::{LentFrame, LinkError, Memory, Producer};
 use std::collections::VecDeque;
@@ -66,6 +66,9 @@ struct BufRing {
     map: crate::mapping::Mapping,
     /// Entries minus one (a power of two minus one).
     mask: u16,
+    /// Entries pushed and not yet used by the kernel: never more than
+    /// the entries, whatever the receive ring's frame count.
+    outstanding: usize,
     /// Where the next entry goes; published to the kernel by `publish`.
     tail: u16,
 }
@@ -84,26 +87,44 @@ impl BufRing {
             map,
             mask: (entries - 1) as u16,
             tail: 0,
+            outstanding: 0,
         })
     }
 
-    /// Adds `frame`'s data area as buffer `frame.index` (published later).
-    fn push(&mut self, frame: &LentFrame) {
+    /// Whether an entry is free for another buffer. The receive ring may
+    /// have more frames than were asked for (its geometry rounds up to
+    /// whole blocks); the frames past the entries are lent as the kernel
+    /// uses the first ones.
+    fn has_room(&self) -> bool {
+        self.outstanding <= usize::from(self.mask)
+    }
+
+    /// Adds `frame`'s data area as buffer `bid` (published later); only
+    /// when [`BufRing::has_room`].
+    fn push(&mut self, frame: &LentFrame, bid: u16) {
+        debug_assert!(self.has_room());
         let slot = usize::from(self.tail & self.mask) * ENTRY;
         let entry = self.map.as_ptr().wrapping_add(slot);
-        let (addr, len, bid) = (frame.as_mut_ptr() as u64, frame.len() as u32, frame.index);
+        let (addr, len) = (frame.as_mut_ptr() as u64, frame.len() as u32);
         // SAFETY: `slot + ENTRY` is inside the mapping (mask < entries), and
-        // the slot is not the kernel's: at most one buffer per frame is
-        // outstanding and there are at least as many entries as frames.
-        // Only addr, len and bid are written: bytes 14..16 of entry 0 are
-        // the shared tail, written atomically by `publish`. Unaligned-safe
-        // writes keep this independent of the entry's alignment.
+        // the slot is not the kernel's: fewer entries than the ring holds
+        // are outstanding (`has_room`), so the tail has not lapped the
+        // kernel's head. Only addr, len and bid are written: bytes 14..16
+        // of entry 0 are the shared tail, written atomically by `publish`.
+        // Unaligned-safe writes keep this independent of the entry's
+        // alignment.
         unsafe {
             entry.cast::<u64>().write_unaligned(addr);
             entry.add(8).cast::<u32>().write_unaligned(len);
-            entry.add(12).cast::<u16>().write_unaligned(bid as u16);
+            entry.add(12).cast::<u16>().write_unaligned(bid);
         }
         self.tail = self.tail.wrapping_add(1);
+        self.outstanding += 1;
+    }
+
+    /// Notes that the kernel filled one buffer.
+    fn used(&mut self) {
+        self.outstanding = self.outstanding.saturating_sub(1);
     }
 
     /// Makes the pushed entries visible to the kernel.
@@ -189,8 +210,10 @@ impl UringFeed {
         }
         let filled = self.reap(socket, rx)?;
         let mut added = false;
-        while let Some(frame) = rx.lend()? {
-            self.bufs.push(&frame);
+        while self.bufs.has_room() {
+            let Some(frame) = rx.lend()? else { break };
+            // Buffer ids are 16 bits wide; the id only checks the order.
+            self.bufs.push(&frame, frame.index as u16);
             self.lent.push_back(frame);
             added = true;
         }
@@ -233,6 +256,7 @@ impl UringFeed {
             let frame = self.lent.pop_front().ok_or_else(|| {
                 LinkError::Protocol("io_uring completed a receive with no frame lent".into())
             })?;
+            self.bufs.used();
             if cqueue::buffer_select(cqe.flags()) != Some(frame.index as u16) {
                 return Err(LinkError::Protocol(format!(
                     "io_uring filled buffer {:?}, expected frame {} (buffers out of order)",
@@ -240,7 +264,12 @@ impl UringFeed {
                     frame.index
                 )));
             }
-            let (len, meta) = received(&frame)?;
+            let Some((len, meta)) = received(&frame) else {
+                // Not data: published empty (the reader skips it), so the
+                // frames after it stay in step with the kernel's buffers.
+                rx.publish_lent(0, Default::default())?;
+                return Err(cut(frame.len() - HEADROOM));
+            };
             rx.publish_lent(len, meta)?;
             filled += 1;
         }
@@ -321,8 +350,9 @@ impl Drop for UringFeed {
 }
 
 /// The payload length and metadata of a frame the kernel filled, from the
-/// `io_uring_recvmsg_out` header and control messages in its headroom.
-fn received(frame: &LentFrame) -> Result<(usize, ringlink_core::FrameMeta), LinkError> {
+/// `io_uring_recvmsg_out` header and control messages in its headroom;
+/// `None` if the datagram did not fit and was cut.
+fn received(frame: &LentFrame) -> Option<(usize, ringlink_core::FrameMeta)> {
     // SAFETY: the first HEADROOM bytes of the lent frame's data area (which
     // holds more: the ring was placed with this headroom); the kernel has
     // finished writing them (its completion was reaped) and the frame is
@@ -331,14 +361,11 @@ fn received(frame: &LentFrame) -> Result<(usize, ringlink_core::FrameMeta), Link
     let word = |i: usize| u32::from_ne_bytes([0, 1, 2, 3].map(|b| head[4 * i + b]));
     let (controllen, payloadlen, flags) = (word(1) as usize, word(2) as usize, word(3));
     if flags & libc::MSG_TRUNC as u32 != 0 {
-        return Err(LinkError::Protocol(format!(
-            "a {payloadlen}-byte datagram did not fit a {}-byte frame and was cut; use larger frames",
-            frame.len() - HEADROOM
-        )));
+        return None;
     }
     let control = RECVMSG_OUT + NAME_LEN;
     let control = &head[control..control + controllen.min(crate::meta::CONTROL_LEN)];
-    Ok((payloadlen, crate::meta::from_control(control)))
+    Some((payloadlen, crate::meta::from_control(control)))
 }
 
 /// The socket's count of dropped messages.

@@ -251,3 +251,82 @@ fn pollable_fd_wakes(mut link: NetlinkLink) {
         (ringlink_netlink::message::NLMSG_NOOP, 77)
     );
 }
+
+/// A link in `mode` with receive frames of `frame_message` bytes, `rx_frames`
+/// of them asked for, and a plain socket sending to its port.
+fn link_and_sender(
+    mode: Mode,
+    frame_message: usize,
+    rx_frames: u32,
+) -> (NetlinkLink, impl Fn(&[u8])) {
+    use rustix::net::{SendFlags, netlink::SocketAddrNetlink, sendto};
+    let options = NetlinkOptions {
+        mode: Some(mode),
+        frame_message,
+        rx_frames,
+        ..NetlinkOptions::default()
+    };
+    let link = NetlinkLink::open(&options).unwrap();
+    assert_eq!(link.mode().mode, mode);
+    let to = SocketAddrNetlink::new(link.port(), 0);
+    let socket = ringlink_netlink::socket::NetlinkSocket::open(0).unwrap();
+    let send = move |datagram: &[u8]| {
+        sendto(&socket, datagram, SendFlags::empty(), &to).unwrap();
+    };
+    (link, send)
+}
+
+/// The sequence number of the single message in a received datagram.
+fn seq_of(datagram: &[u8]) -> u32 {
+    Messages::new(datagram).next().unwrap().unwrap().seq
+}
+
+#[test]
+fn a_ring_with_more_frames_than_asked_for_keeps_every_datagram_in_order() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    for mode in [Mode::Uring, Mode::Copy] {
+        // 4 KiB frames: the geometry rounds 8 frames up to whole blocks.
+        let (mut link, send) = link_and_sender(mode, 4096, 8);
+        let frames = link.consumer().ring().frame_nr();
+        assert!(
+            frames > 8,
+            "{mode:?}: the case needs a rounded-up ring, got {frames}"
+        );
+        let count = 5 * frames;
+        for seq in 0..count {
+            send(&noop(seq, 100));
+        }
+        let got: Vec<u32> = (0..count)
+            .map(|_| seq_of(&link.recv(PATIENCE).expect("a datagram")))
+            .collect();
+        assert_eq!(got, (0..count).collect::<Vec<_>>(), "{mode:?}");
+    }
+}
+
+#[test]
+fn a_datagram_larger_than_a_frame_is_reported_and_the_others_arrive() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    for mode in [Mode::Uring, Mode::Copy] {
+        let (mut link, send) = link_and_sender(mode, 4096, 8);
+        send(&noop(1, 0));
+        send(&noop(2, 6000));
+        send(&noop(3, 0));
+        let (mut seqs, mut errors) = (Vec::new(), Vec::new());
+        while seqs.last() != Some(&3) && errors.len() < 3 {
+            match link.recv(PATIENCE) {
+                Ok(datagram) => seqs.push(seq_of(&datagram)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        assert_eq!(seqs, [1, 3], "{mode:?}: {errors:?}");
+        assert_eq!(errors.len(), 1, "{mode:?}: {errors:?}");
+        assert!(errors[0].contains("did not fit"), "{mode:?}: {}", errors[0]);
+        assert!(!link.poll().unwrap(), "{mode:?}: nothing more");
+    }
+}
