@@ -128,6 +128,28 @@ impl<'a> Msg<'a> {
         (self.kind == NLMSG_ERROR).then(|| parse_error(self))
     }
 
+    /// The error an `NLMSG_DONE` carries (`None` for other types, and for
+    /// a `DONE` without an errno, as some subsystems send): the dump's
+    /// errno, 0 when it completed, negative when the kernel cut it short
+    /// (e.g. `-EMSGSIZE`), with the extended-ack text if given. Its
+    /// `request_seq` is the dump's sequence number.
+    pub fn done_error(&self) -> Option<ErrorMsg<'a>> {
+        if !self.is_done() {
+            return None;
+        }
+        let (code, tlvs) = self.payload.split_first_chunk::<4>()?;
+        let mut error = ErrorMsg {
+            code: i32::from_ne_bytes(*code),
+            request_seq: self.seq,
+            text: None,
+            offset: None,
+        };
+        if self.flags & NLM_F_ACK_TLVS != 0 {
+            error.read_ack_tlvs(tlvs);
+        }
+        Some(error)
+    }
+
     /// Splits the payload into a fixed header of `size` bytes (e.g.
     /// `ifinfomsg`) and the attributes after it (aligned).
     pub fn split(&self, size: usize) -> Result<(&'a [u8], Attrs<'a>), ParseError> {
@@ -165,19 +187,25 @@ fn parse_error<'a>(msg: &Msg<'a>) -> Result<ErrorMsg<'a>, ParseError> {
         } else {
             request_len
         };
-        let tlvs = request.get(align(echoed)..).unwrap_or(&[]);
+        error.read_ack_tlvs(request.get(align(echoed)..).unwrap_or(&[]));
+    }
+    Ok(error)
+}
+
+impl<'a> ErrorMsg<'a> {
+    /// Takes the text and offset from the extended-ack attributes `tlvs`.
+    fn read_ack_tlvs(&mut self, tlvs: &'a [u8]) {
         for attr in Attrs::new(tlvs).flatten() {
             match attr.kind() {
                 NLMSGERR_ATTR_MSG => {
                     let bytes = attr.value.split(|&b| b == 0).next().unwrap_or(&[]);
-                    error.text = std::str::from_utf8(bytes).ok();
+                    self.text = std::str::from_utf8(bytes).ok();
                 }
-                NLMSGERR_ATTR_OFFS => error.offset = attr.u32().ok(),
+                NLMSGERR_ATTR_OFFS => self.offset = attr.u32().ok(),
                 _ => {}
             }
         }
     }
-    Ok(error)
 }
 
 /// Iterates the messages of one datagram; stops after the first error.

@@ -23,7 +23,7 @@
 //! ```
 
 use crate::NetlinkLink;
-use crate::message::{Full, Messages, Msg, ParseError};
+use crate::message::{ErrorMsg, Full, Messages, Msg, ParseError};
 use ringlink_core::{FrameReceiver, FrameSender, LinkError};
 use std::time::Duration;
 use thiserror::Error;
@@ -107,21 +107,12 @@ pub fn exchange(
             }
             interrupted |= msg.dump_interrupted();
             let verdict = match msg.error() {
-                Some(error) => {
-                    let error = error?;
-                    match error.code {
-                        0 => Ok(()),
-                        code => Err(RequestError::Kernel {
-                            seq,
-                            code,
-                            text: error.text.map(str::to_string),
-                            offset: error.offset,
-                        }),
-                    }
-                }
-                None if msg.is_done() => match interrupted {
-                    true => Err(RequestError::Interrupted { seq }),
-                    false => Ok(()),
+                Some(error) => answer(seq, &error?),
+                None if msg.is_done() => match msg.done_error() {
+                    // A dump the kernel cut short says why in its DONE.
+                    Some(error) if error.code < 0 => answer(seq, &error),
+                    _ if interrupted => Err(RequestError::Interrupted { seq }),
+                    _ => Ok(()),
                 },
                 None => {
                     hand(&msg);
@@ -133,6 +124,20 @@ pub fn exchange(
                 None => verdict,
             };
         }
+    }
+}
+
+/// The kernel's answer `error` to request `seq`: an acknowledgement (code
+/// 0) or a refusal.
+fn answer(seq: u32, error: &ErrorMsg<'_>) -> Result<(), RequestError> {
+    match error.code {
+        0 => Ok(()),
+        code => Err(RequestError::Kernel {
+            seq,
+            code,
+            text: error.text.map(str::to_string),
+            offset: error.offset,
+        }),
     }
 }
 

@@ -330,3 +330,63 @@ fn a_datagram_larger_than_a_frame_is_reported_and_the_others_arrive() {
         assert!(!link.poll().unwrap(), "{mode:?}: nothing more");
     }
 }
+
+/// An `NLMSG_DONE` ending dump `seq`: no payload, or `errno` and, if
+/// given, extended-ack text.
+fn done(seq: u32, errno: Option<i32>, text: Option<&str>) -> Vec<u8> {
+    use ringlink_netlink::message::{NLM_F_ACK_TLVS, NLM_F_MULTI, NLMSG_DONE};
+    let mut buf = vec![0u8; 256];
+    let flags = NLM_F_MULTI | if text.is_some() { NLM_F_ACK_TLVS } else { 0 };
+    let mut b = MessageBuilder::new(&mut buf, NLMSG_DONE, flags, seq).unwrap();
+    if let Some(errno) = errno {
+        b.push(&errno.to_ne_bytes()).unwrap();
+    }
+    if let Some(text) = text {
+        b.attr(1, format!("{text}\0").as_bytes()).unwrap();
+    }
+    let len = b.finish();
+    buf.truncate(len);
+    buf
+}
+
+#[test]
+fn a_dump_the_kernel_cut_short_is_an_error_with_its_text() {
+    use ringlink_netlink::request::{RequestError, exchange};
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    for mode in [Mode::Uring, Mode::Copy] {
+        let (mut link, send) = link_and_sender(mode, 32 << 10, 8);
+        let cases = [
+            (None, None),
+            (Some(0), None),
+            (Some(-90), Some("dump message too long")),
+        ];
+        for (seq, (errno, text)) in (1..).zip(cases) {
+            // The reply, queued first; the request is a NOOP without
+            // NLM_F_ACK, which the kernel does not answer.
+            send(&done(seq, errno, text));
+            let noop = |buf: &mut [u8], seq| {
+                let b = MessageBuilder::new(
+                    buf,
+                    ringlink_netlink::message::NLMSG_NOOP,
+                    NLM_F_REQUEST,
+                    seq,
+                )?;
+                Ok(b.finish())
+            };
+            let outcome = exchange(&mut link, seq, noop, |_| Ok(()));
+            match errno {
+                Some(code) if code < 0 => match outcome {
+                    Err(RequestError::Kernel { code, text, .. }) => {
+                        assert_eq!(code, -90, "{mode:?}");
+                        assert_eq!(text.as_deref(), Some("dump message too long"), "{mode:?}");
+                    }
+                    other => panic!("{mode:?}: {other:?}"),
+                },
+                _ => assert!(outcome.is_ok(), "{mode:?} {errno:?}: {outcome:?}"),
+            }
+        }
+    }
+}
