@@ -208,8 +208,7 @@ fn a_frame_committed_as_copy_is_refused_and_the_others_are_sent() {
 
 #[test]
 fn the_pollable_fd_wakes_a_sleeper_when_a_datagram_arrives() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+    if !may_send_to_ports() {
         return;
     }
     for mode in [Mode::Uring, Mode::Copy] {
@@ -252,6 +251,16 @@ fn pollable_fd_wakes(mut link: NetlinkLink) {
     );
 }
 
+/// Whether this process may send to another socket's port (root,
+/// `CAP_NET_ADMIN`); prints why the test is skipped when not.
+fn may_send_to_ports() -> bool {
+    let root = rustix::process::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+    }
+    root
+}
+
 /// A link in `mode` with receive frames of `frame_message` bytes, `rx_frames`
 /// of them asked for, and a plain socket sending to its port.
 fn link_and_sender(
@@ -283,8 +292,7 @@ fn seq_of(datagram: &[u8]) -> u32 {
 
 #[test]
 fn a_ring_with_more_frames_than_asked_for_keeps_every_datagram_in_order() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+    if !may_send_to_ports() {
         return;
     }
     for mode in [Mode::Uring, Mode::Copy] {
@@ -308,8 +316,7 @@ fn a_ring_with_more_frames_than_asked_for_keeps_every_datagram_in_order() {
 
 #[test]
 fn a_datagram_larger_than_a_frame_is_reported_and_the_others_arrive() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+    if !may_send_to_ports() {
         return;
     }
     for mode in [Mode::Uring, Mode::Copy] {
@@ -352,8 +359,7 @@ fn done(seq: u32, errno: Option<i32>, text: Option<&str>) -> Vec<u8> {
 #[test]
 fn a_dump_the_kernel_cut_short_is_an_error_with_its_text() {
     use ringlink_netlink::request::{RequestError, exchange};
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: sending to another socket's port needs root (CAP_NET_ADMIN)");
+    if !may_send_to_ports() {
         return;
     }
     for mode in [Mode::Uring, Mode::Copy] {
