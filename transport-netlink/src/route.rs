@@ -96,45 +96,72 @@ pub fn add_request(
     seq: u32,
 ) -> Result<usize, Full> {
     use crate::message::{NLM_F_CREATE, NLM_F_EXCL};
-    let change = (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RT_SCOPE_UNIVERSE);
+    let change = Change {
+        kind: RTM_NEWROUTE,
+        flags: NLM_F_CREATE | NLM_F_EXCL,
+        scope: RT_SCOPE_UNIVERSE,
+        protocol: RTPROT_STATIC,
+        route_type: RTN_UNICAST,
+    };
     change_request(buf, change, dst, dst_len, Some(gateway), seq)
 }
 
 /// Builds an `RTM_DELROUTE` request into `buf` (with an acknowledgement)
-/// for the main table's route to `dst/dst_len`; returns its length, or
-/// `Full` when `buf` has no room.
+/// for the main table's route to `dst/dst_len`, whoever added it (any
+/// protocol, scope and type, as `ip route del` asks); returns its length,
+/// or `Full` when `buf` has no room.
 pub fn delete_request(buf: &mut [u8], dst: IpAddr, dst_len: u8, seq: u32) -> Result<usize, Full> {
-    change_request(
-        buf,
-        (RTM_DELROUTE, 0, RT_SCOPE_NOWHERE),
-        dst,
-        dst_len,
-        None,
-        seq,
-    )
+    let change = Change {
+        kind: RTM_DELROUTE,
+        flags: 0,
+        scope: RT_SCOPE_NOWHERE,
+        protocol: RTPROT_UNSPEC,
+        route_type: RTN_UNSPEC,
+    };
+    change_request(buf, change, dst, dst_len, None, seq)
 }
 
 /// `RT_SCOPE_UNIVERSE`, and `RT_SCOPE_NOWHERE` (a deletion matching any
 /// scope).
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_NOWHERE: u8 = 255;
+/// `RTPROT_UNSPEC` (a deletion matching any protocol) and `RTPROT_STATIC`.
+const RTPROT_UNSPEC: u8 = 0;
+const RTPROT_STATIC: u8 = 4;
+/// `RTN_UNSPEC` (a deletion matching any type) and `RTN_UNICAST`.
+const RTN_UNSPEC: u8 = 0;
+const RTN_UNICAST: u8 = 1;
 
-/// A route change request: `(type, extra flags, scope)` for `dst/dst_len`
-/// in the main table, static, unicast, with an acknowledgement.
+/// What a route change request asks: its message type, flags besides
+/// request and ack, and the `rtmsg` scope, protocol and type.
+struct Change {
+    kind: u16,
+    flags: u16,
+    scope: u8,
+    protocol: u8,
+    route_type: u8,
+}
+
+/// A route change request for `dst/dst_len` in the main table, with an
+/// acknowledgement.
 fn change_request(
     buf: &mut [u8],
-    (kind, extra, scope): (u16, u16, u8),
+    change: Change,
     dst: IpAddr,
     dst_len: u8,
     gateway: Option<IpAddr>,
     seq: u32,
 ) -> Result<usize, Full> {
     use crate::message::NLM_F_ACK;
-    let mut b = MessageBuilder::new(buf, kind, NLM_F_REQUEST | NLM_F_ACK | extra, seq)?;
+    let flags = NLM_F_REQUEST | NLM_F_ACK | change.flags;
+    let mut b = MessageBuilder::new(buf, change.kind, flags, seq)?;
     let family = if dst.is_ipv4() { AF_INET } else { AF_INET6 };
-    // family, dst_len, src_len, tos, table main, protocol static, scope,
-    // type unicast, flags
-    b.push(&[family, dst_len, 0, 0, 254, 4, scope, 1, 0, 0, 0, 0])?;
+    // family, dst_len, src_len, tos, table main, protocol, scope, type,
+    // flags
+    let (protocol, scope, kind) = (change.protocol, change.scope, change.route_type);
+    b.push(&[
+        family, dst_len, 0, 0, 254, protocol, scope, kind, 0, 0, 0, 0,
+    ])?;
     let octets = |a: IpAddr| match a {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),

@@ -43,8 +43,9 @@ pub struct NetlinkSocket {
 
 impl NetlinkSocket {
     /// Opens and binds a socket of `protocol` (e.g. [`NETLINK_ROUTE`]) with
-    /// extended acks, strict checking and capped acks on, and asks for an
-    /// 8 MiB receive buffer (forced when allowed).
+    /// extended acks, strict checking and capped acks on where the kernel
+    /// has them (since Linux 4.12, 4.20 and 4.3), and asks for an 8 MiB
+    /// receive buffer (forced when allowed).
     pub fn open(protocol: i32) -> io::Result<NetlinkSocket> {
         // Protocol 0 (NETLINK_ROUTE) is "no protocol" to rustix.
         let protocol =
@@ -60,7 +61,13 @@ impl NetlinkSocket {
             .map(|a| a.pid())
             .map_err(|_| io::Error::other("getsockname did not return a netlink address"))?;
         for option in [NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_CAP_ACK] {
-            set_int(fd.as_fd(), SOL_NETLINK, option, 1)?;
+            // Kernels older than the option (4.3, 4.12, 4.20: the mapped
+            // rings' 3.10-4.5 among them) refuse it; the socket works
+            // without it, with plainer errors and unfiltered dumps.
+            match set_int(fd.as_fd(), SOL_NETLINK, option, 1) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
+                other => other?,
+            }
         }
         // The group and the sender's credentials come with every datagram,
         // to fill the frame headers.

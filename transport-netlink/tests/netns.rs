@@ -428,7 +428,8 @@ fn a_monitor_sees_route_and_address_changes() {
 /// 10,000 routes added by one flush (many requests per frame, one sendmsg
 /// per send buffer's worth), every one acknowledged; a dump then finds
 /// them all; bad requests get the kernel's refusal and extended-ack text;
-/// one more flush deletes all 10,000 and a dump finds none.
+/// one more flush deletes all 10,000 and a dump finds none; a route `ip`
+/// added (protocol boot) is deleted too.
 #[test]
 fn ten_thousand_routes_added_and_deleted_in_one_flush_each() {
     if !rustix::process::geteuid().is_root() {
@@ -436,7 +437,7 @@ fn ten_thousand_routes_added_and_deleted_in_one_flush_each() {
         return;
     }
     let ns = Netns::create(&format!("ringlink-batch-{}", std::process::id()));
-    ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\n");
+    ns.batch("link add veth0 type veth peer name veth1\nlink set veth0 up\nlink set veth1 up\naddr add 10.1.0.1/24 dev veth0\nroute add 10.99.0.1/32 via 10.1.0.3\n");
     let gateway: IpAddr = "10.1.0.2".parse().unwrap();
     let (acks, dumped, bad, deleted, left) = ns.enter(|| {
         let mut link = NetlinkLink::open(&NetlinkOptions::default()).unwrap();
@@ -479,6 +480,24 @@ fn ten_thousand_routes_added_and_deleted_in_one_flush_each() {
             delete_request(buf, dst(i), 32, i + 1)
         });
         let left = ours(&mut link, 900_003);
+        let by_ip = IpAddr::from([10, 99, 0, 1]);
+        let dumped_by_ip = |link: &mut NetlinkLink, seq| {
+            dump(link, seq, |buf| dump_request(buf, AF_INET, seq).unwrap())
+                .iter()
+                .filter(|(kind, payload)| {
+                    Route::parse(&as_msg(*kind, payload)).unwrap().dst == Some(by_ip)
+                })
+                .count()
+        };
+        assert_eq!(dumped_by_ip(&mut link, 900_004), 1, "ip added it");
+        exchange(
+            &mut link,
+            900_005,
+            |buf, seq| delete_request(buf, by_ip, 32, seq),
+            |_| Ok(()),
+        )
+        .expect("the route ip added is deleted");
+        assert_eq!(dumped_by_ip(&mut link, 900_006), 0, "and it is gone");
         (acks, dumped, refusals, deleted, left)
     });
     assert_eq!((deleted, left), (10_000, 0), "one flush deletes them all");
