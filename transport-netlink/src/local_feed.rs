@@ -120,9 +120,12 @@ impl LocalFeed {
 
     /// Sends every committed transmit frame: one `sendmsg` with an iovec per
     /// frame (the kernel processes the messages in order), split only where
-    /// the socket's send buffer would be exceeded. A frame committed as
-    /// COPY has no bytes here to send: it is dropped and reported, after
-    /// the frames around it are sent.
+    /// the socket's send buffer would be exceeded; a frame whose length is
+    /// not a multiple of 4 is padded, so the next frame's message starts
+    /// where the kernel looks for it. A frame committed as COPY has no
+    /// bytes here to send: it is dropped and reported, after the frames
+    /// around it are sent. A failed `sendmsg` gives up the frames of its
+    /// batch (at most [`ringlink_core::BATCH_MAX`]) and is returned.
     pub(crate) fn flush(&mut self, socket: &NetlinkSocket) -> Result<(), LinkError> {
         let limit = socket.max_datagram();
         let mut copies = 0;
@@ -141,13 +144,17 @@ impl LocalFeed {
             let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(batch.len());
             let mut size = 0;
             for payload in batch.payloads().filter(|p| !p.is_empty()) {
-                if size + payload.len() > limit && !iov.is_empty() {
+                let pad = &PAD[..crate::attr::align(payload.len()) - payload.len()];
+                if size + payload.len() + pad.len() > limit && !iov.is_empty() {
                     send(socket, &iov)?;
                     iov.clear();
                     size = 0;
                 }
-                size += payload.len();
+                size += payload.len() + pad.len();
                 iov.push(IoSlice::new(payload));
+                if !pad.is_empty() {
+                    iov.push(IoSlice::new(pad));
+                }
             }
             if !iov.is_empty() {
                 send(socket, &iov)?;
@@ -155,6 +162,9 @@ impl LocalFeed {
         }
     }
 }
+
+/// Zeros to pad a frame to netlink's 4-byte alignment.
+const PAD: [u8; 3] = [0; 3];
 
 /// One `sendmsg` of `iov` to the kernel.
 fn send(socket: &NetlinkSocket, iov: &[IoSlice<'_>]) -> Result<(), LinkError> {

@@ -396,3 +396,21 @@ fn a_dump_the_kernel_cut_short_is_an_error_with_its_text() {
         }
     }
 }
+
+#[test]
+fn a_frame_of_unaligned_length_is_padded_before_the_next() {
+    for mode in [Mode::Uring, Mode::Copy] {
+        let mut link = open_in(mode);
+        // A NOOP asking for an ack, 3 bytes past its header: 19 bytes.
+        let mut odd = noop(1, 4);
+        odd.truncate(19);
+        odd[..4].copy_from_slice(&19u32.to_ne_bytes());
+        for msg in [odd, noop(2, 0)] {
+            let mut frame = link.reserve().unwrap().expect("a free transmit frame");
+            frame.buf()[..msg.len()].copy_from_slice(&msg);
+            frame.commit(msg.len()).unwrap();
+        }
+        link.flush().unwrap();
+        assert_eq!(acks(&mut link, 2), [1, 2], "{mode:?}");
+    }
+}
