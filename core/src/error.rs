@@ -95,7 +95,11 @@ pub enum RingError {
         kind: Corruption,
     },
     /// A message does not fit the frame it was built in.
-    #[error("message of {len} bytes exceeds the frame capacity of {capacity} bytes")]
+    #[error(
+        "message of {len} bytes exceeds the frame capacity of {capacity} bytes: send it with \
+         send or try_send, which take larger messages out of band where the link can, or use \
+         larger frames"
+    )]
     TooLong {
         /// Length asked for.
         len: usize,
@@ -128,7 +132,10 @@ pub enum LinkError {
     #[error("the peer disconnected; every message it committed has been delivered")]
     Disconnected,
     /// A message larger than the link can carry.
-    #[error("message of {len} bytes exceeds the largest message this link carries ({max} bytes)")]
+    #[error(
+        "message of {len} bytes exceeds the largest message this link carries ({max} bytes): \
+         split it, or set the link up for larger messages (its frame size and message limit)"
+    )]
     TooLarge {
         /// Length of the message.
         len: usize,

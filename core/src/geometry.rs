@@ -175,7 +175,8 @@ impl Geometry {
     /// Frames are sized to whole 64-byte cache lines, so neighbouring frames
     /// never share a line (no false sharing between producer and consumer)
     /// and every payload has the same alignment (frame + 24); the block is
-    /// the run of 1 to 16 pages that wastes the least space at its end.
+    /// the run of pages, from the fewest that hold a frame to 15 more,
+    /// that wastes the least space at its end.
     pub fn for_messages(max_message: usize, frames: u32) -> Result<Geometry, GeometryError> {
         Self::for_messages_with_page_size(max_message, frames, page_size())
     }
@@ -229,8 +230,8 @@ impl Geometry {
     }
 
     /// A geometry with exactly `frames` frames in a single block, each
-    /// holding at least `max_message` bytes (frames are whole cache lines and
-    /// grow to fill the block).
+    /// holding at least `max_message` bytes (frames are multiples of 16
+    /// bytes, netlink's frame alignment, and grow to fill the block).
     ///
     /// ```
     /// use ringlink_core::Geometry;
@@ -281,13 +282,15 @@ impl Geometry {
 
     /// Byte offset of frame `index` from the ring start:
     /// `(i / fpb) * block_size + (i % fpb) * frame_size`. Correct also when
-    /// the frame size does not divide the block size. `None` past the ring.
+    /// the frame size does not divide the block size. `None` past the ring,
+    /// and for a geometry with no whole frame in a block (one not
+    /// validated).
     pub fn frame_offset(&self, index: u32) -> Option<usize> {
         if index >= self.frame_nr {
             return None;
         }
         let per_block = self.frames_per_block();
-        let block = (index / per_block) as usize;
+        let block = index.checked_div(per_block)? as usize;
         let within = (index % per_block) as usize;
         Some(block * self.block_size as usize + within * self.frame_size as usize)
     }
@@ -376,6 +379,15 @@ mod tests {
         assert_eq!(g.frame_offset(6), None);
         // The naive `offset += frame_size` would put frame 3 at 4080, inside block 0.
         assert_ne!(offsets[3], 3 * 1360);
+    }
+
+    #[test]
+    fn an_unvalidated_geometry_with_no_whole_frame_has_no_frame_offsets() {
+        for (block_size, frame_size) in [(4096, 0), (4096, 8192)] {
+            let g = geometry(block_size, 1, frame_size, 4);
+            assert!(g.validate_with_page_size(PAGE).is_err());
+            assert_eq!(g.frame_offset(0), None, "frame size {frame_size}");
+        }
     }
 
     #[test]

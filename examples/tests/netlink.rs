@@ -388,3 +388,19 @@ fn nl_monitor_prints_link_address_and_route_changes() {
         rest = &rest[at + want.len()..];
     }
 }
+
+#[test]
+fn a_bad_mode_variable_says_which_variable_and_what_to_set() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ip_dump"))
+        .env("RINGLINK_NETLINK_MODE", "fast")
+        .arg("links")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("RINGLINK_NETLINK_MODE=\"fast\" is not a netlink mode"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mapped, uring or copy"), "{stderr}");
+}

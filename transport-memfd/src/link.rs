@@ -46,7 +46,11 @@ pub struct LinkOptions {
     pub frame_message: usize,
     /// Frames per ring, exactly (one block of them).
     pub frames: u32,
-    /// Largest message at all (the out-of-band path's limit).
+    /// Largest message at all (the out-of-band path's limit), as far as
+    /// the link socket's send buffer carries it: without `CAP_NET_ADMIN`
+    /// the buffer is capped by `net.core.wmem_max` (by default 212,992
+    /// bytes, which carry messages of about 206 KiB). `max_message` of
+    /// `FrameSender` gives the limit granted.
     pub max_message: usize,
     /// Spinning before a wait parks.
     pub spin: SpinPolicy,
@@ -58,7 +62,8 @@ pub struct LinkOptions {
 
 impl Default for LinkOptions {
     /// 4 KiB frames (4,032-byte messages in place), 256 per direction,
-    /// messages up to 1 MiB, untrusted peer, the core's default spin.
+    /// messages up to 1 MiB (where the socket carries them: see
+    /// `max_message`), untrusted peer, the core's default spin.
     fn default() -> Self {
         LinkOptions {
             frame_message: 4096 - PAYLOAD_OFFSET,

@@ -13,7 +13,7 @@
 //! - no pollable fd: waiting sleeps on futexes in the control page.
 //! - a dead peer is noticed by its process id (recorded in the control
 //!   page) no longer existing: checked every 50 ms while waiting and every
-//!   1024 empty polls. An orderly close is seen at once.
+//!   65,536 empty polls. An orderly close is seen at once.
 
 use crate::control::{Layout, Side};
 use crate::error::SetupError;
@@ -58,8 +58,9 @@ impl Link {
         options: &LinkOptions,
     ) -> Result<Link, SetupError> {
         let wake = Wake::futex(mapping.clone(), side);
-        let max_message = layout.geometries[side.index()].payload_capacity();
-        Link::assemble(side, None, wake, mapping, layout, options, max_message)
+        // No out-of-band path: the largest message is what a frame holds,
+        // which `max_message` falls back to.
+        Link::assemble(side, None, wake, mapping, layout, options, 0)
     }
 }
 

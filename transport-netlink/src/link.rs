@@ -73,6 +73,10 @@ pub enum ModeError {
     /// Not one of mapped, uring, copy.
     #[error("unknown netlink mode {0:?}: use mapped, uring or copy")]
     Unknown(String),
+    /// The environment variable [`MODE_VAR`] names no mode (or is not
+    /// UTF-8).
+    #[error("{var}={0:?} is not a netlink mode: set it to mapped, uring or copy, or unset it", var = MODE_VAR)]
+    BadVariable(String),
     /// The mode was asked for but this kernel or build cannot run it.
     #[error("netlink mode {mode:?} was asked for ({by}) but is unavailable: {why}")]
     Unavailable {
@@ -186,8 +190,14 @@ impl NetlinkLink {
             })?;
         }
         let requested = match std::env::var(MODE_VAR) {
-            Ok(text) => Some((text.parse::<Mode>()?, "environment")),
-            Err(_) => options.mode.map(|m| (m, "caller")),
+            Ok(text) => match text.parse::<Mode>() {
+                Ok(mode) => Some((mode, "environment")),
+                Err(_) => return Err(ModeError::BadVariable(text)),
+            },
+            Err(std::env::VarError::NotUnicode(text)) => {
+                return Err(ModeError::BadVariable(text.to_string_lossy().into_owned()));
+            }
+            Err(std::env::VarError::NotPresent) => options.mode.map(|m| (m, "caller")),
         };
         let wanted = |mode| requested.is_none_or(|(asked, _)| asked == mode);
         // Trying the kernel's rings is setting them up: on a refusal the

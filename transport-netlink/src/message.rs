@@ -264,13 +264,30 @@ impl<'a> Iterator for Messages<'a> {
     }
 }
 
-/// The builder ran out of room in its buffer.
+/// What the builder cannot write: no room left in its buffer, or an
+/// attribute longer than netlink's 16-bit attribute length carries.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-#[error("the message does not fit the {capacity}-byte buffer")]
-pub struct Full {
-    /// The buffer's size.
-    pub capacity: usize,
+pub enum Full {
+    /// The message does not fit the buffer.
+    #[error("the message does not fit the {capacity}-byte buffer")]
+    Buffer {
+        /// The buffer's size.
+        capacity: usize,
+    },
+    /// An attribute (or nest) longer than an attribute's length field
+    /// holds; nothing of it is left in the message.
+    #[error(
+        "an attribute of {len} bytes is longer than netlink's 65,535-byte limit for one \
+         attribute: split its value"
+    )]
+    Attribute {
+        /// Its length, header included.
+        len: usize,
+    },
 }
+
+/// Netlink's largest attribute, header included (its length is 16 bits).
+const ATTR_MAX: usize = u16::MAX as usize;
 
 /// Builds one netlink message in place in a buffer (a transmit frame's
 /// payload area): header, fixed payload, attributes, nested attributes.
@@ -301,7 +318,9 @@ impl<'a> MessageBuilder<'a> {
         seq: u32,
     ) -> Result<MessageBuilder<'a>, Full> {
         let capacity = buf.len();
-        let header = buf.get_mut(..NLMSG_HDRLEN).ok_or(Full { capacity })?;
+        let header = buf
+            .get_mut(..NLMSG_HDRLEN)
+            .ok_or(Full::Buffer { capacity })?;
         header.fill(0);
         header[4..6].copy_from_slice(&kind.to_ne_bytes());
         header[6..8].copy_from_slice(&flags.to_ne_bytes());
@@ -316,7 +335,10 @@ impl<'a> MessageBuilder<'a> {
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let capacity = self.buf.len();
         let end = self.len + align(bytes.len());
-        let room = self.buf.get_mut(self.len..end).ok_or(Full { capacity })?;
+        let room = self
+            .buf
+            .get_mut(self.len..end)
+            .ok_or(Full::Buffer { capacity })?;
         room.fill(0);
         room[..bytes.len()].copy_from_slice(bytes);
         self.len = end;
@@ -325,6 +347,10 @@ impl<'a> MessageBuilder<'a> {
 
     /// Appends an attribute of type `kind` holding `value`.
     pub fn attr(&mut self, kind: u16, value: &[u8]) -> Result<(), Full> {
+        let len = NLA_HDRLEN + value.len();
+        if len > ATTR_MAX {
+            return Err(Full::Attribute { len });
+        }
         let start = self.len;
         self.push(&[0; NLA_HDRLEN])?;
         self.push(value)?;
@@ -340,15 +366,22 @@ impl<'a> MessageBuilder<'a> {
         Ok(Nested { start, kind })
     }
 
-    /// Closes a nested attribute.
-    pub fn end_nested(&mut self, nested: Nested) {
+    /// Closes a nested attribute. A nest longer than an attribute holds is
+    /// taken back out of the message, contents and all, and refused.
+    pub fn end_nested(&mut self, nested: Nested) -> Result<(), Full> {
         let len = self.len - nested.start;
+        if len > ATTR_MAX {
+            self.len = nested.start;
+            return Err(Full::Attribute { len });
+        }
         self.write_attr_header(nested.start, nested.kind | crate::attr::NLA_F_NESTED, len);
+        Ok(())
     }
 
+    /// Writes an attribute header at `at`; `len` is at most [`ATTR_MAX`].
     fn write_attr_header(&mut self, at: usize, kind: u16, len: usize) {
         // In bounds: `at + 4 <= self.len <= buf.len()`, pushed above.
-        let len = u16::try_from(len).unwrap_or(u16::MAX);
+        let len = len as u16;
         self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
         self.buf[at + 2..at + 4].copy_from_slice(&kind.to_ne_bytes());
     }
@@ -441,7 +474,30 @@ mod tests {
     fn builder_refuses_what_does_not_fit() {
         let mut small = [0u8; 24];
         let mut b = MessageBuilder::new(&mut small, 1, 0, 0).unwrap();
-        assert_eq!(b.attr(1, &[0; 8]), Err(Full { capacity: 24 }));
+        assert_eq!(b.attr(1, &[0; 8]), Err(Full::Buffer { capacity: 24 }));
         assert!(MessageBuilder::new(&mut [0u8; 8], 1, 0, 0).is_err());
+    }
+
+    #[test]
+    fn attributes_and_nests_longer_than_netlink_allows_are_refused_and_left_out() {
+        let mut buf = vec![0u8; 200 << 10];
+        let mut b = MessageBuilder::new(&mut buf, 1, 0, 0).unwrap();
+        let big = vec![7u8; 70_000];
+        assert_eq!(b.attr(1, &big), Err(Full::Attribute { len: 70_004 }));
+        b.attr(2, b"kept").unwrap();
+        let nest = b.begin_nested(3).unwrap();
+        b.attr(4, &big[..40_000]).unwrap();
+        b.attr(5, &big[..40_000]).unwrap();
+        assert!(matches!(b.end_nested(nest), Err(Full::Attribute { .. })));
+        let nest = b.begin_nested(6).unwrap();
+        b.attr(7, b"in").unwrap();
+        b.end_nested(nest).unwrap();
+        let len = b.finish();
+        let msg = Messages::new(&buf[..len]).next().unwrap().unwrap();
+        let attrs: Vec<_> = Attrs::new(msg.payload).map(Result::unwrap).collect();
+        let kinds: Vec<u16> = attrs.iter().map(|a| a.kind()).collect();
+        assert_eq!(kinds, [2, 6], "only what fits is in the message");
+        let inner: Vec<_> = attrs[1].nested().map(Result::unwrap).collect();
+        assert_eq!((inner[0].kind(), inner[0].value), (7, &b"in"[..]));
     }
 }
