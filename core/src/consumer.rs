@@ -376,10 +376,12 @@ impl<M: Memory> Consumer<M> {
         }
         let status = self.ring.status(index);
         status.store(Status::Unused.raw(), SeqCst);
+        crate::sync::yield_point();
         if cursor.load(SeqCst) <= visit {
             // The producer will see UNUSED when it gets there.
             return true;
         }
+        crate::sync::yield_point();
         // It announced stepping over meanwhile: take the frame back, unless
         // it reserved it first (then it fills it at `visit`).
         let (unused, skip) = (Status::Unused.raw(), Status::Skip.raw());

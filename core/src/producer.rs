@@ -32,6 +32,10 @@ pub struct Producer<M> {
     head: u32,
     /// The ring was found full: wait for a gap before polling the head.
     full: bool,
+    /// A reservation of the head won against the consumer's hand-back was
+    /// cancelled: the consumer may still take the frame back, so the next
+    /// reservation must win it again (by CAS), not take it as free.
+    contested: bool,
     /// Absolute position of `head`: frames passed (filled or skipped) since
     /// the start. The consumer counts the same way.
     abs: u64,
@@ -47,6 +51,7 @@ impl<M: Memory> Producer<M> {
             ring,
             head: 0,
             full: false,
+            contested: false,
             abs: 0,
             lent: 0,
         }
@@ -99,7 +104,7 @@ impl<M: Memory> Producer<M> {
                 return Ok(None);
             }
             self.full = false;
-        } else {
+        } else if !self.contested {
             // Fast path: the head frame is free. Acquire: the consumer's
             // reads of the old payload happen before our writes.
             let frame = self.ring.frame(self.head);
@@ -126,7 +131,7 @@ impl<M: Memory> Producer<M> {
         let (start_head, start_abs) = (self.head, self.abs);
         // Set when a SKIP frame turned UNUSED as we announced stepping over
         // it: the consumer is handing it back and may take it back again.
-        let mut contested = false;
+        let mut contested = std::mem::take(&mut self.contested);
         // Each turn steps a frame or re-reads one that changed under us.
         for _ in 0..2 * frames + 2 {
             let frame = self.ring.frame(self.head);
@@ -408,13 +413,16 @@ impl<M: Memory> WriteGuard<'_, M> {
     /// when there turned out to be nothing to put in it, e.g. a receive
     /// that would block.)
     pub fn cancel(self) {
-        // Undo the RESERVED mark of a contested reservation; an uncontested
-        // one never left UNUSED.
+        // Undo the RESERVED mark of a contested reservation (an uncontested
+        // one never left UNUSED), and remember that the consumer's
+        // hand-back may still take the frame back as SKIP: the next
+        // reservation wins it by CAS again or steps over it.
         let (reserved, unused) = (Status::Reserved.raw(), Status::Unused.raw());
-        let _ = self
+        let undone = self
             .frame
             .status()
             .compare_exchange(reserved, unused, Release, Relaxed);
+        self.producer.contested = undone.is_ok();
         std::mem::forget(self);
     }
 }

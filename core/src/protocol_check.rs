@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 /// Moves `messages` sequence numbers through a ring of `frames` frames;
 /// the consumer defers every `defer_every`-th message and releases held
-/// frames newest first. Panics on loss, duplication or reordering.
-fn scenario(frames: u32, messages: u32, defer_every: u32, skip_cursor: bool) {
+/// frames newest first; the producer gives back (cancels) a reservation
+/// before every `cancel_every`-th message. Panics on loss, duplication or
+/// reordering.
+fn scenario(frames: u32, messages: u32, defer_every: u32, cancel_every: u32, skip_cursor: bool) {
     UNDER_SHUTTLE.with(|f| f.set(true));
     let geometry = Geometry::exact(8, frames).unwrap();
     let mem = Arc::new(HeapMemory::new(geometry.ring_size() + 64));
@@ -29,6 +31,11 @@ fn scenario(frames: u32, messages: u32, defer_every: u32, skip_cursor: bool) {
     let mut rx = Consumer::new(ring());
     let producer = shuttle::thread::spawn(move || {
         for seq in 0..messages {
+            if seq % cancel_every == 0
+                && let Some(frame) = tx.reserve().unwrap()
+            {
+                frame.cancel();
+            }
             loop {
                 if let Some(frame) = tx.reserve().unwrap() {
                     frame.write(&seq.to_le_bytes()).unwrap();
@@ -77,17 +84,23 @@ fn scenario(frames: u32, messages: u32, defer_every: u32, skip_cursor: bool) {
 
 #[test]
 fn status_protocol_in_order_under_random_schedules() {
-    shuttle::check_random(|| scenario(3, 12, 2, true), 3000);
+    shuttle::check_random(|| scenario(3, 12, 2, u32::MAX, true), 3000);
 }
 
 #[test]
 fn status_protocol_in_order_under_pct_schedules() {
-    shuttle::check_pct(|| scenario(4, 14, 3, true), 3000, 3);
+    shuttle::check_pct(|| scenario(4, 14, 3, u32::MAX, true), 3000, 3);
+}
+
+#[test]
+fn cancelled_reservations_under_random_and_pct_schedules() {
+    shuttle::check_random(|| scenario(3, 12, 2, 1, true), 3000);
+    shuttle::check_pct(|| scenario(3, 12, 2, 2, true), 3000, 3);
 }
 
 #[test]
 fn plain_wraparound_without_deferral() {
-    shuttle::check_random(|| scenario(2, 10, u32::MAX, true), 2000);
+    shuttle::check_random(|| scenario(2, 10, u32::MAX, u32::MAX, true), 2000);
 }
 
 /// The checker has teeth: with the kernel's release rule (no skip cursor,
@@ -96,7 +109,7 @@ fn plain_wraparound_without_deferral() {
 #[test]
 fn checker_finds_the_race_without_a_skip_cursor() {
     let result = std::panic::catch_unwind(|| {
-        shuttle::check_random(|| scenario(3, 12, 2, false), 3000);
+        shuttle::check_random(|| scenario(3, 12, 2, u32::MAX, false), 3000);
     });
     UNDER_SHUTTLE.with(|f| f.set(false));
     assert!(
