@@ -49,6 +49,12 @@ impl SpinPolicy {
     pub const BUSY: SpinPolicy = SpinPolicy { rounds: u32::MAX };
 }
 
+/// The instant `timeout` from now; `None` for no timeout, and for one too
+/// long to count to (e.g. `Duration::MAX`), which is as good as none.
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
 /// Waits until `ready()` holds: spins per `spin`, then parks on `notifier`.
 /// Returns `Ok(false)` at the timeout.
 pub fn wait_until<N: Notifier + ?Sized>(
@@ -65,7 +71,7 @@ pub fn wait_until<N: Notifier + ?Sized>(
     // then counts from a few microseconds late.)
     let mut deadline = None;
     let passed = |deadline: &mut Option<Option<Instant>>| {
-        let d = *deadline.get_or_insert_with(|| timeout.map(|t| Instant::now() + t));
+        let d = *deadline.get_or_insert_with(|| deadline_after(timeout));
         d.is_some_and(|d| Instant::now() >= d)
     };
     // Spin: pause instructions only (no sched_yield: that is a system call),
@@ -84,7 +90,7 @@ pub fn wait_until<N: Notifier + ?Sized>(
             return Ok(false);
         }
     }
-    let deadline = deadline.unwrap_or_else(|| timeout.map(|t| Instant::now() + t));
+    let deadline = deadline.unwrap_or_else(|| deadline_after(timeout));
     // Park until ready or the deadline.
     loop {
         let remaining = match deadline {
@@ -249,6 +255,34 @@ mod tests {
             words.seq.load(Relaxed) >= 1,
             "the wake went through the futex"
         );
+    }
+
+    #[test]
+    fn a_timeout_too_long_to_count_to_waits_like_none() {
+        // Spinning: ready after a few clock reads.
+        let words = DoorbellWords::new();
+        let bell = Doorbell::private(&words);
+        let mut polls = 0;
+        let ready = || {
+            polls += 1;
+            polls > 5 * CLOCK_EVERY
+        };
+        assert!(wait_until(&bell, SpinPolicy::BUSY, Some(Duration::MAX), ready).unwrap());
+        // Parking: woken by another thread.
+        let words = Arc::new(DoorbellWords::new());
+        let flag = Arc::new(AtomicBool::new(false));
+        let (w, f) = (words.clone(), flag.clone());
+        let waker = std::thread::spawn(move || {
+            while w.sleepers() == 0 {
+                std::thread::yield_now();
+            }
+            f.store(true, SeqCst);
+            Doorbell::private(&w).notify().unwrap();
+        });
+        let bell = Doorbell::private(&words);
+        let parked = SpinPolicy { rounds: 0 };
+        assert!(wait_until(&bell, parked, Some(Duration::MAX), || flag.load(SeqCst)).unwrap());
+        waker.join().unwrap();
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub(crate) struct Offer {
 /// Waits up to `timeout` for `socket` to be readable; a signal does not
 /// end the wait.
 fn wait_readable(socket: BorrowedFd<'_>, timeout: Duration) -> Result<(), SetupError> {
-    let deadline = Instant::now() + timeout;
+    // A timeout too long to count to is waited out in full slices.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         let timespec = rustix::time::Timespec {
             tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
             tv_nsec: i64::from(left.subsec_nanos()),
