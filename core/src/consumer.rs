@@ -350,7 +350,9 @@ impl<M: Memory> Consumer<M> {
         pending.retain(|&index| {
             // The frame's next visit; it is not the current frame (that one
             // is filled, a pending one is SKIP).
-            let visit = self.abs + u64::from((index + frames - self.pos) % frames);
+            let ahead =
+                (u64::from(index) + u64::from(frames) - u64::from(self.pos)) % u64::from(frames);
+            let visit = self.abs + ahead;
             let handed_back = match self.ring.skip_cursor() {
                 Some(cursor) => self.try_hand_back(index, visit, cursor),
                 None => {

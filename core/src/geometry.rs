@@ -82,6 +82,10 @@ pub enum GeometryError {
         /// The requested block count.
         block_nr: u32,
     },
+    /// More frames than ringlink handles (its own rule): each end keeps
+    /// per-frame state, so a peer's geometry must not size it at will.
+    #[error("{0} frames are more than the {max} a ring may have", max = MAX_FRAMES)]
+    TooManyFrames(u32),
     /// [`Geometry::for_messages`] was asked for nothing.
     #[error(
         "a ring needs at least one frame and a maximum message size that fits a u32 frame, got {frames} frames of {max_message} bytes"
@@ -96,6 +100,11 @@ pub enum GeometryError {
 
 /// Frames picked by ringlink are multiples of a cache line.
 const FRAME_ALIGN: usize = 64;
+
+/// The most frames a ring may have (ringlink's own rule): the ends keep
+/// a byte or so of state per frame, and index arithmetic stays far from
+/// `u32` overflow.
+pub const MAX_FRAMES: u32 = 1 << 20;
 
 /// The system page size.
 pub fn page_size() -> usize {
@@ -150,6 +159,9 @@ impl Geometry {
                 frame_size: self.frame_size,
                 block_size: self.block_size,
             });
+        }
+        if self.frame_nr > MAX_FRAMES {
+            return Err(GeometryError::TooManyFrames(self.frame_nr));
         }
         let expected = u64::from(per_block) * u64::from(self.block_nr);
         if expected != u64::from(self.frame_nr) {
@@ -231,7 +243,8 @@ impl Geometry {
 
     /// A geometry with exactly `frames` frames in a single block, each
     /// holding at least `max_message` bytes (frames are multiples of 16
-    /// bytes, netlink's frame alignment, and grow to fill the block).
+    /// bytes, so payloads stay 8-aligned after the 24-byte header, and
+    /// grow to fill the block).
     ///
     /// ```
     /// use ringlink_core::Geometry;
@@ -379,6 +392,17 @@ mod tests {
         assert_eq!(g.frame_offset(6), None);
         // The naive `offset += frame_size` would put frame 3 at 4080, inside block 0.
         assert_ne!(offsets[3], 3 * 1360);
+    }
+
+    #[test]
+    fn more_frames_than_a_ring_may_have_are_refused() {
+        // 2^21 frames of 32 bytes in 8 MiB blocks: valid for the kernel.
+        let g = geometry(8 << 20, 8, 32, 1 << 21);
+        let e = g.validate_with_page_size(PAGE).unwrap_err();
+        assert_eq!(e, GeometryError::TooManyFrames(1 << 21));
+        assert!(e.to_string().contains("1048576"), "{e}");
+        let g = geometry(8 << 20, 4, 32, MAX_FRAMES);
+        g.validate_with_page_size(PAGE).unwrap();
     }
 
     #[test]

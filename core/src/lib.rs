@@ -59,7 +59,7 @@ pub use api::{Deadline, FrameReceiver, FrameSender, Message, vanished, wait_and_
 pub use consumer::{AtHand, BATCH_MAX, Batch, Consumer, Deferred, ReadGuard};
 pub use error::{Corruption, LinkError, RingError};
 pub use frame::{FrameHeader, FrameMeta, HDRLEN, Status};
-pub use geometry::{Geometry, GeometryError, page_size};
+pub use geometry::{Geometry, GeometryError, MAX_FRAMES, page_size};
 pub use memory::{HeapMemory, Memory};
 pub use producer::{LentFrame, Producer, WriteGuard};
 pub use ring::{Ring, ring_ends};
