@@ -299,8 +299,10 @@ impl<M: Memory> Consumer<M> {
                     return Err(corrupt(index, Corruption::ForeignSkip));
                 }
                 (_, Local::Held | Local::Pending) => {
-                    // Only this side leaves SKIP; the peer wrote over it.
+                    // Only this side leaves SKIP; the peer wrote over it. Not
+                    // data: stepped over, as this side's SKIP frames are.
                     self.forget(index);
+                    self.step();
                     return Err(corrupt(index, Corruption::DeferredOverwritten(raw)));
                 }
                 (Some(status @ (Status::Valid | Status::Copy)), Local::Free) => {
