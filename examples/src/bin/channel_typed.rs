@@ -6,6 +6,8 @@
 use ringlink_core::{FrameReceiver, FrameSender, Geometry, SpinPolicy, channel, typed};
 use std::time::{Duration, Instant};
 
+const USAGE: &str = "usage: channel_typed [COUNT]";
+
 /// A message with a variable-length part, archived by rkyv.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug)]
 struct Reading {
@@ -16,9 +18,7 @@ struct Reading {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let count: u64 = match std::env::args().nth(1) {
-        Some(arg) => arg
-            .parse()
-            .map_err(|e| format!("COUNT must be a number, got {arg:?}: {e}"))?,
+        Some(arg) => ringlink_examples::count(&arg)?,
         None => 100_000,
     };
     let geometry = Geometry::for_messages(256, 1024)?;
@@ -64,6 +64,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> std::process::ExitCode {
+    if ringlink_examples::help_asked(USAGE) {
+        return std::process::ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -38,7 +38,7 @@ fn dump(
 }
 
 /// Index, name and MTU of every link.
-fn links(link: &mut NetlinkLink) -> Result<BTreeMap<u32, (String, Option<u32>)>, String> {
+fn links(link: &mut NetlinkLink) -> Result<Names, String> {
     let mut out = BTreeMap::new();
     for payload in dump(link, 1, interface::dump_request)? {
         let msg = Msg {
@@ -69,13 +69,62 @@ fn quote(text: &str) -> String {
     out
 }
 
+/// `rtm_protocol` as `ip` names it (iproute2's `rt_protos` table); `None`
+/// for boot, which `ip` does not print.
 fn protocol_name(p: u8) -> Option<String> {
-    match p {
-        3 => None, // boot: ip does not print it
-        2 => Some("kernel".into()),
-        4 => Some("static".into()),
-        16 => Some("dhcp".into()),
-        p => Some(p.to_string()),
+    let name = match p {
+        3 => return None,
+        0 => "unspec",
+        1 => "redirect",
+        2 => "kernel",
+        4 => "static",
+        8 => "gated",
+        9 => "ra",
+        10 => "mrt",
+        11 => "zebra",
+        12 => "bird",
+        13 => "dnrouted",
+        14 => "xorp",
+        15 => "ntk",
+        16 => "dhcp",
+        17 => "mrouted",
+        18 => "keepalived",
+        42 => "babel",
+        99 => "openr",
+        186 => "bgp",
+        187 => "isis",
+        188 => "ospf",
+        189 => "rip",
+        192 => "eigrp",
+        p => return Some(p.to_string()),
+    };
+    Some(name.into())
+}
+
+/// `rtm_type` as `ip` names it; `None` for unicast, which `ip` does not
+/// print.
+fn type_name(t: u8) -> Option<String> {
+    const NAMES: [&str; 12] = [
+        "none",
+        "unicast",
+        "local",
+        "broadcast",
+        "anycast",
+        "multicast",
+        "blackhole",
+        "unreachable",
+        "prohibit",
+        "throw",
+        "nat",
+        "xresolve",
+    ];
+    match t {
+        1 => None,
+        t => Some(
+            NAMES
+                .get(usize::from(t))
+                .map_or(t.to_string(), |n| n.to_string()),
+        ),
     }
 }
 
@@ -99,23 +148,19 @@ fn flag_list(flags: u32) -> String {
 }
 
 /// The fields `ip -j route show` prints for `route`, in its order.
-fn route_fields(
-    route: &Route,
-    names: &BTreeMap<u32, (String, Option<u32>)>,
-) -> Vec<(&'static str, String)> {
+fn route_fields(route: &Route, names: &Names) -> Vec<(&'static str, String)> {
     let full = if route.family == AF_INET { 32 } else { 128 };
     let dst = match route.dst {
         None => "default".to_string(),
         Some(d) if route.dst_len == full => d.to_string(),
         Some(d) => format!("{d}/{}", route.dst_len),
     };
-    let dev = |oif: u32| {
-        names
-            .get(&oif)
-            .map(|(n, _)| n.clone())
-            .unwrap_or_else(|| oif.to_string())
-    };
-    let mut fields = vec![("dst", quote(&dst))];
+    let dev = |oif: u32| device(names, oif);
+    let mut fields = Vec::new();
+    if let Some(kind) = type_name(route.kind) {
+        fields.push(("type", quote(&kind)));
+    }
+    fields.push(("dst", quote(&dst)));
     if let Some(g) = route.gateway {
         fields.push(("gateway", quote(&g.to_string())));
     }
@@ -167,23 +212,102 @@ fn route_fields(
     fields
 }
 
+/// A route as `ip route show` prints it: its fields on one line, then a
+/// line per next hop.
+fn route_text(route: &Route, fields: &[(&str, String)], names: &Names) -> String {
+    let mut line: Vec<String> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let v = v.trim_matches('"');
+            Some(match *k {
+                "type" | "dst" => v.to_string(),
+                "gateway" => format!("via {v}"),
+                "prefsrc" => format!("src {v}"),
+                "protocol" => format!("proto {v}"),
+                "flags" => flag_words(route.flags)?,
+                "nexthops" => return None,
+                _ => format!("{k} {v}"),
+            })
+        })
+        .collect();
+    for hop in &route.multipath {
+        let via = hop.gateway.map(|g| format!("via {g} ")).unwrap_or_default();
+        let flags = flag_words(u32::from(hop.flags)).map(|f| format!(" {f}"));
+        line.push(format!(
+            "\n\tnexthop {via}dev {} weight {}{}",
+            device(names, hop.oif),
+            hop.weight,
+            flags.unwrap_or_default()
+        ));
+    }
+    line.join(" ").replace(" \n", "\n")
+}
+
+/// The names of the next-hop `flags` set, space separated; `None` if none.
+fn flag_words(flags: u32) -> Option<String> {
+    let names: Vec<&str> = NEXTHOP_FLAGS
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    (!names.is_empty()).then(|| names.join(" "))
+}
+
+/// What the command line asks for.
+struct Request {
+    what: String,
+    families: Vec<u8>,
+    json: bool,
+}
+
+/// Parses the command line before anything touches netlink. Routes are
+/// IPv4 unless `-6` (as `ip route show`), addresses both families.
+fn request() -> Result<Request, String> {
+    let (mut what, mut family, mut json) = (None, None, false);
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--json" => json = true,
+            "-4" => family = Some(AF_INET),
+            "-6" => family = Some(AF_INET6),
+            "links" | "addrs" | "routes" if what.is_none() => what = Some(arg),
+            other => return Err(format!("unexpected argument {other:?}; {USAGE}")),
+        }
+    }
+    let what = what.ok_or(USAGE)?;
+    let families = match (family, what.as_str()) {
+        (Some(f), _) => vec![f],
+        (None, "routes") => vec![AF_INET],
+        (None, _) => vec![AF_INET, AF_INET6],
+    };
+    Ok(Request {
+        what,
+        families,
+        json,
+    })
+}
+
+/// Interface names and MTUs by index.
+type Names = BTreeMap<u32, (String, Option<u32>)>;
+
+/// The name of interface `index` (its number if it has none).
+fn device(names: &Names, index: u32) -> String {
+    names
+        .get(&index)
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| index.to_string())
+}
+
 fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let json = args.iter().any(|a| a == "--json");
+    let Request {
+        what,
+        families,
+        json,
+    } = request()?;
     let mut link = NetlinkLink::open(&NetlinkOptions::default()).map_err(|e| e.to_string())?;
     eprintln!("ringlink netlink: {}", link.mode());
     let names = links(&mut link)?;
-    let families: &[u8] = match args
-        .iter()
-        .find(|a| *a == "-4" || *a == "-6")
-        .map(String::as_str)
-    {
-        Some("-4") => &[AF_INET],
-        Some("-6") => &[AF_INET6],
-        _ => &[AF_INET, AF_INET6],
-    };
-    match args.first().map(String::as_str) {
-        Some("links") => {
+    match what.as_str() {
+        "links" => {
             let rows: Vec<String> = names
                 .iter()
                 .map(|(index, (name, mtu))| match json {
@@ -197,9 +321,9 @@ fn run() -> Result<(), String> {
                 .collect();
             print_rows(&rows, json);
         }
-        Some("addrs") => {
+        "addrs" => {
             let mut rows = Vec::new();
-            for (seq, &family) in (2..).zip(families) {
+            for (seq, &family) in (2..).zip(&families) {
                 let build = |buf: &mut [u8], seq| address::dump_request(buf, family, seq);
                 for payload in dump(&mut link, seq, build)? {
                     let addr = Address::parse(&Msg {
@@ -215,9 +339,9 @@ fn run() -> Result<(), String> {
             }
             print_rows(&rows, json);
         }
-        Some("routes") => {
+        "routes" => {
             let mut rows = Vec::new();
-            for (seq, &family) in (2..).zip(families) {
+            for (seq, &family) in (2..).zip(&families) {
                 for payload in dump(&mut link, seq, |buf, seq| dump_request(buf, family, seq))? {
                     let msg = Msg {
                         kind: 24,
@@ -240,18 +364,7 @@ fn run() -> Result<(), String> {
                                 .collect::<Vec<_>>()
                                 .join(",")
                         ),
-                        false => fields
-                            .iter()
-                            .map(|(k, v)| match *k {
-                                "dst" => v.trim_matches('"').to_string(),
-                                "gateway" => format!("via {}", v.trim_matches('"')),
-                                "prefsrc" => format!("src {}", v.trim_matches('"')),
-                                "protocol" => format!("proto {}", v.trim_matches('"')),
-                                "flags" => v.trim_matches(['[', ']']).replace(['"', ','], " "),
-                                _ => format!("{k} {}", v.trim_matches('"')),
-                            })
-                            .collect::<Vec<_>>()
-                            .join(" "),
+                        false => route_text(&route, &fields, &names),
                     });
                 }
             }
@@ -265,7 +378,7 @@ fn run() -> Result<(), String> {
 /// One address as `ip addr` shows it, or (`json`) an object with the
 /// field names of `ip -j addr show`'s `addr_info` entries plus its link's
 /// `ifindex` and `ifname`.
-fn address_row(addr: &Address, names: &BTreeMap<u32, (String, Option<u32>)>, json: bool) -> String {
+fn address_row(addr: &Address, names: &Names, json: bool) -> String {
     let ifname = names
         .get(&addr.index)
         .map_or("?", |(name, _)| name.as_str());
@@ -319,6 +432,9 @@ fn print_rows(rows: &[String], json: bool) {
 }
 
 fn main() -> std::process::ExitCode {
+    if ringlink_examples::help_asked(USAGE) {
+        return std::process::ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -31,7 +31,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some("server") => serve(address(args.get(1))),
         Some("client") => {
             let count = match args.get(2) {
-                Some(n) => n.parse().map_err(|e| format!("COUNT {n:?}: {e}"))?,
+                Some(n) => ringlink_examples::count(n)? as usize,
                 None => 10_000,
             };
             run_client(address(args.get(1)), count)
@@ -88,6 +88,9 @@ fn run_client(address: Address, count: usize) -> Result<(), Box<dyn std::error::
 }
 
 fn main() -> std::process::ExitCode {
+    if ringlink_examples::help_asked(USAGE) {
+        return std::process::ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

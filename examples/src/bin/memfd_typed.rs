@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 const PATIENCE: Option<Duration> = Some(Duration::from_secs(10));
 /// The argument that makes this program the answering child.
 const SERVE: &str = "--serve";
+const USAGE: &str = "usage: memfd_typed [COUNT]";
 
 /// A request: add up the numbers.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -74,7 +75,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return serve();
     }
     let count: u64 = match args.get(1) {
-        Some(n) => n.parse().map_err(|e| format!("COUNT {n:?}: {e}"))?,
+        Some(n) => ringlink_examples::count(n)?,
         None => 10_000,
     };
     let (mut link, child_end) = pair_for_child(&LinkOptions::default())?;
@@ -103,6 +104,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> std::process::ExitCode {
+    if ringlink_examples::help_asked(USAGE) {
+        return std::process::ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -32,15 +32,16 @@ fn options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let (mut queue, mut drop_port, mut count) = (None, None, None);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(format!("{name} takes a number; {USAGE}"))
-        };
+        let mut value = |name: &str| args.next().ok_or(format!("{name} takes a number; {USAGE}"));
         match arg.as_str() {
-            "--queue" => queue = Some(value("--queue")? as u16),
-            "--drop-port" => drop_port = Some(value("--drop-port")? as u16),
-            "--count" => count = Some(value("--count")?),
+            "--queue" => queue = Some(ringlink_examples::number("--queue", &value("--queue")?)?),
+            "--drop-port" => {
+                drop_port = Some(ringlink_examples::number(
+                    "--drop-port",
+                    &value("--drop-port")?,
+                )?);
+            }
+            "--count" => count = Some(ringlink_examples::count(&value("--count")?)?),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -181,6 +182,9 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> std::process::ExitCode {
+    if ringlink_examples::help_asked(USAGE) {
+        return std::process::ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

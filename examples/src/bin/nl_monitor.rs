@@ -16,6 +16,9 @@ use ringlink_netlink::{NetlinkLink, NetlinkOptions};
 /// RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE,
 /// RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE.
 const GROUPS: [u32; 5] = [1, 5, 7, 9, 11];
+/// `RT_TABLE_MAIN`.
+const RT_TABLE_MAIN: u32 = 254;
+const USAGE: &str = "usage: nl_monitor [COUNT]";
 
 /// One event as a line, like `ip monitor` (`None` for other messages).
 fn describe(msg: &Msg<'_>) -> Result<Option<String>, String> {
@@ -27,15 +30,22 @@ fn describe(msg: &Msg<'_>) -> Result<Option<String>, String> {
     Ok(match msg.kind {
         RTM_NEWROUTE | RTM_DELROUTE => {
             let route = Route::parse(msg).map_err(error)?;
+            // As `ip`: no prefix length on host routes, no table when main.
+            let full = if route.family == AF_INET { 32 } else { 128 };
             let dst = match route.dst {
                 None => "default".to_string(),
+                Some(d) if route.dst_len == full => d.to_string(),
                 Some(d) => format!("{d}/{}", route.dst_len),
             };
             let via = route
                 .gateway
                 .map(|g| format!(" via {g}"))
                 .unwrap_or_default();
-            Some(format!("{deleted}{dst}{via} table {}", route.table))
+            let table = match route.table {
+                RT_TABLE_MAIN => String::new(),
+                t => format!(" table {t}"),
+            };
+            Some(format!("{deleted}{dst}{via}{table}"))
         }
         RTM_NEWADDR | RTM_DELADDR => {
             let addr = Address::parse(msg).map_err(error)?;
@@ -60,8 +70,8 @@ fn describe(msg: &Msg<'_>) -> Result<Option<String>, String> {
 }
 
 fn run() -> Result<(), String> {
-    let limit: Option<usize> = match std::env::args().nth(1) {
-        Some(n) => Some(n.parse().map_err(|e| format!("COUNT {n:?}: {e}"))?),
+    let limit = match std::env::args().nth(1) {
+        Some(n) => Some(ringlink_examples::count(&n)?),
         None => None,
     };
     let options = NetlinkOptions {
@@ -77,9 +87,14 @@ fn run() -> Result<(), String> {
     while limit.is_none_or(|l| printed < l) {
         let datagram = link.recv(None).map_err(|e| e.to_string())?;
         for msg in Messages::new(&datagram) {
-            if let Some(line) = describe(&msg.map_err(|e| e.to_string())?)? {
-                println!("{line}");
-                printed += 1;
+            // Like `ip monitor`, a message it cannot read does not end it.
+            match msg.map_err(|e| e.to_string()).and_then(|m| describe(&m)) {
+                Ok(Some(line)) => {
+                    println!("{line}");
+                    printed += 1;
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("nl_monitor: skipped a malformed message: {e}"),
             }
         }
     }
@@ -87,6 +102,9 @@ fn run() -> Result<(), String> {
 }
 
 fn main() -> std::process::ExitCode {
+    if ringlink_examples::help_asked(USAGE) {
+        return std::process::ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
