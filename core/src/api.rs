@@ -88,8 +88,9 @@ pub trait FrameReceiver {
     /// `Err(LinkError::Disconnected)`.
     fn next(&mut self) -> Result<Option<Message<'_, Self::Memory>>, LinkError>;
 
-    /// Whether [`FrameReceiver::next`] has something to return (a message or
-    /// an error), without taking it.
+    /// Whether [`FrameReceiver::next`] has something to return, without
+    /// taking it. Corruption met on the way (a ring-level error) is returned
+    /// by this call, once.
     fn poll(&mut self) -> Result<bool, LinkError>;
 
     /// Blocks until [`FrameReceiver::poll`] may be true (`Ok(true)`) or

@@ -266,8 +266,9 @@ impl<M: Memory> Consumer<M> {
     }
 
     /// Walks to the next frame the producer filled without taking it:
-    /// `Ok(true)` when [`Consumer::next`] has a frame (or a corruption error)
-    /// to return, `Ok(false)` when nothing is there yet.
+    /// `Ok(true)` when [`Consumer::next`] has a frame to return, `Ok(false)`
+    /// when nothing is there yet. Corruption met on the way is returned
+    /// here, once, and the frame stepped over.
     #[inline]
     pub fn poll(&mut self) -> Result<bool, RingError> {
         Ok(self.has_message() || self.advance()?.is_some())
@@ -395,7 +396,9 @@ impl<M: Memory> Consumer<M> {
     }
 
     /// Takes up to `max` (at most [`BATCH_MAX`]) consecutive plain VALID
-    /// frames at once, e.g. to hand them to one `sendmsg` as an iovec each;
+    /// frames at once (empty ones, i.e. aborted reservations, included:
+    /// their payloads are empty), e.g. to hand them to one `sendmsg` as an
+    /// iovec each;
     /// dropping the batch releases them all. Stops early at anything else
     /// (nothing yet, COPY, deferred frames, corruption: [`Consumer::next`]
     /// deals with those).

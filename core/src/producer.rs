@@ -68,7 +68,9 @@ impl<M: Memory> Producer<M> {
     }
 
     /// Whether [`Producer::reserve`] may find a frame: the head frame is
-    /// UNUSED or SKIP. A cheap, read-only check for wait loops.
+    /// UNUSED or SKIP, or, once the ring was found full, the frame
+    /// `RESUME_GAP` (16, at most a quarter of the ring) ahead of it is. A
+    /// cheap, read-only check for wait loops.
     pub fn has_room(&self) -> bool {
         matches!(
             Status::from_raw(self.ring.status(self.watched()).load(Acquire)),
@@ -95,8 +97,13 @@ impl<M: Memory> Producer<M> {
     ///
     /// Steps over frames the consumer deferred (SKIP); `Ok(None)` when the
     /// ring is full (the head frame is not UNUSED, or every frame is SKIP):
-    /// that is backpressure, not an error. A status no honest consumer
-    /// writes is reported as corruption and the frame is left alone.
+    /// that is backpressure, not an error. Once full, it stays full until
+    /// the consumer has freed 16 frames more than the head (a quarter of
+    /// the ring if that is less), so a producer waiting on a full ring does
+    /// not poll the very frame the consumer is reading: a consumer must not
+    /// wait for the producer while holding fewer frames than that. A
+    /// status no honest consumer writes is reported as corruption and the
+    /// frame is left alone.
     #[inline]
     pub fn reserve(&mut self) -> Result<Option<WriteGuard<'_, M>>, RingError> {
         if self.full {

@@ -44,8 +44,9 @@ impl Default for SpinPolicy {
 
 impl SpinPolicy {
     /// Never park: spin until ready or the timeout (yielding the CPU every
-    /// 4096 rounds). Peers of a link can see that a side never parks and
-    /// then skip waking it.
+    /// 4096 rounds; a wait with no timeout parks after `u32::MAX` rounds,
+    /// hours of spinning). Peers of a link can see that a side never parks
+    /// and then skip waking it.
     pub const BUSY: SpinPolicy = SpinPolicy { rounds: u32::MAX };
 }
 
