@@ -633,20 +633,47 @@ impl<M: Memory> ReadGuard<'_, M> {
         }
     }
 
-    /// The message bytes, in place (empty for COPY frames). The length was
-    /// checked against the frame; a hostile peer may still change the bytes
-    /// under us: copy them out first ([`ReadGuard::to_vec`]) if it must not.
+    /// The message bytes, in place (empty for COPY frames), for a peer
+    /// trusted not to write a frame it handed over. The length was checked
+    /// against the frame; a hostile peer may still change the bytes under
+    /// us: copy them out instead ([`ReadGuard::copy_payload_to`],
+    /// [`ReadGuard::to_vec`]), which never makes a reference to them.
     pub fn payload(&self) -> &[u8] {
-        let len = if self.copy { 0 } else { self.len as usize };
+        let len = self.payload_len();
         // SAFETY: the payload area lies inside the region and `len` was
         // checked against the frame capacity; this side owns the frame until
         // the guard is dropped or deferred.
         unsafe { std::slice::from_raw_parts(self.frame.payload(), len) }
     }
 
-    /// A private copy of the payload (the untrusted-peer path).
+    /// Copies the payload into `dst`, which must be exactly as long
+    /// ([`ReadGuard::payload_len`]; panics otherwise), with a raw copy: the
+    /// untrusted-peer path. Bytes a hostile peer changes meanwhile make the
+    /// copy garbage (validate it), never this side's memory unsafe.
+    pub fn copy_payload_to(&self, dst: &mut [u8]) {
+        let len = self.payload_len();
+        assert_eq!(
+            dst.len(),
+            len,
+            "the copy's destination is the payload's length"
+        );
+        // SAFETY: the source lies inside the region (`len` was checked
+        // against the frame capacity) and is read through a raw pointer
+        // only; `dst` is a distinct, writable buffer of `len` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(self.frame.payload(), dst.as_mut_ptr(), len) }
+    }
+
+    /// Length of the message bytes in place (0 for COPY frames).
+    pub fn payload_len(&self) -> usize {
+        if self.copy { 0 } else { self.len as usize }
+    }
+
+    /// A private copy of the payload (the untrusted-peer path; see
+    /// [`ReadGuard::copy_payload_to`]).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.payload().to_vec()
+        let mut out = vec![0; self.payload_len()];
+        self.copy_payload_to(&mut out);
+        out
     }
 
     /// The status this side saw when it took the frame.

@@ -11,8 +11,11 @@ use std::sync::Arc;
 /// valid for reads and writes of `len()` bytes for as long as the value lives,
 /// and that both stay the same for its whole life. The memory may be written
 /// concurrently by a peer (another thread, process or the kernel): ringlink
-/// only touches it through atomics and raw copies, never through references
-/// to plain integers that the peer could change.
+/// reads and writes header words only through atomics, and copies payloads
+/// out for an untrusted peer only with raw copies, never through a
+/// reference the peer's writes could race. In-place views of a payload
+/// (`ReadGuard::payload`, a transmit frame's buffer) are references, for a
+/// peer trusted not to write a frame it handed over.
 pub unsafe trait Memory {
     /// Start of the region.
     fn as_ptr(&self) -> *mut u8;

@@ -629,8 +629,8 @@ impl Link {
         match self.trust {
             Trust::Peer => Ok(Some(Message::in_frame(frame))),
             Trust::Untrusted => {
-                let len = frame.payload().len();
-                room_at(&mut self.buf, skew, len).copy_from_slice(frame.payload());
+                let len = frame.payload_len();
+                frame.copy_payload_to(room_at(&mut self.buf, skew, len));
                 Ok(Some(Message::copied(frame, &self.buf[skew..skew + len])))
             }
         }
