@@ -66,9 +66,6 @@ struct BufRing {
     map: crate::mapping::Mapping,
     /// Entries minus one (a power of two minus one).
     mask: u16,
-    /// Entries pushed and not yet used by the kernel: never more than
-    /// the entries, whatever the receive ring's frame count.
-    outstanding: usize,
     /// Where the next entry goes; published to the kernel by `publish`.
     tail: u16,
 }
@@ -87,28 +84,25 @@ impl BufRing {
             map,
             mask: (entries - 1) as u16,
             tail: 0,
-            outstanding: 0,
         })
     }
 
-    /// Whether an entry is free for another buffer. The receive ring may
-    /// have more frames than were asked for (its geometry rounds up to
-    /// whole blocks); the frames past the entries are lent as the kernel
-    /// uses the first ones.
-    fn has_room(&self) -> bool {
-        self.outstanding <= usize::from(self.mask)
+    /// How many buffers the ring holds. The receive ring may have more
+    /// frames (its geometry rounds up to whole blocks): the frames past
+    /// the entries are lent as the kernel uses the first ones.
+    fn entries(&self) -> usize {
+        usize::from(self.mask) + 1
     }
 
     /// Adds `frame`'s data area as buffer `bid` (published later); only
-    /// when [`BufRing::has_room`].
+    /// while fewer than [`BufRing::entries`] buffers are outstanding.
     fn push(&mut self, frame: &LentFrame, bid: u16) {
-        debug_assert!(self.has_room());
         let slot = usize::from(self.tail & self.mask) * ENTRY;
         let entry = self.map.as_ptr().wrapping_add(slot);
         let (addr, len) = (frame.as_mut_ptr() as u64, frame.len() as u32);
         // SAFETY: `slot + ENTRY` is inside the mapping (mask < entries), and
-        // the slot is not the kernel's: fewer entries than the ring holds
-        // are outstanding (`has_room`), so the tail has not lapped the
+        // the slot is not the kernel's: fewer buffers than the entries are
+        // outstanding (`UringFeed::fill` lends no more), so the tail has not lapped the
         // kernel's head. Only addr, len and bid are written: bytes 14..16
         // of entry 0 are the shared tail, written atomically by `publish`.
         // Unaligned-safe writes keep this independent of the entry's
@@ -119,12 +113,6 @@ impl BufRing {
             entry.add(12).cast::<u16>().write_unaligned(bid);
         }
         self.tail = self.tail.wrapping_add(1);
-        self.outstanding += 1;
-    }
-
-    /// Notes that the kernel filled one buffer.
-    fn used(&mut self) {
-        self.outstanding = self.outstanding.saturating_sub(1);
     }
 
     /// Makes the pushed entries visible to the kernel.
@@ -210,7 +198,8 @@ impl UringFeed {
         }
         let filled = self.reap(socket, rx)?;
         let mut added = false;
-        while self.bufs.has_room() {
+        // Each lent frame is one outstanding buffer.
+        while self.lent.len() < self.bufs.entries() {
             let Some(frame) = rx.lend()? else { break };
             // Buffer ids are 16 bits wide; the id only checks the order.
             self.bufs.push(&frame, frame.index as u16);
@@ -256,7 +245,6 @@ impl UringFeed {
             let frame = self.lent.pop_front().ok_or_else(|| {
                 LinkError::Protocol("io_uring completed a receive with no frame lent".into())
             })?;
-            self.bufs.used();
             if cqueue::buffer_select(cqe.flags()) != Some(frame.index as u16) {
                 return Err(LinkError::Protocol(format!(
                     "io_uring filled buffer {:?}, expected frame {} (buffers out of order)",
