@@ -261,6 +261,7 @@ impl Link {
 
     /// Whether the peer is known to be gone: it closed the link, or its
     /// socket hung up (it exited or was killed).
+    #[inline]
     fn peer_gone(&self) -> bool {
         self.wake.peer_gone()
     }
@@ -378,6 +379,7 @@ fn size_socket(socket: BorrowedFd<'_>, wanted: usize) -> Result<usize, SetupErro
 impl FrameSender for Link {
     type Memory = Arc<Mapping>;
 
+    #[inline]
     fn reserve(&mut self) -> Result<Option<WriteGuard<'_, Self::Memory>>, LinkError> {
         if self.peer_gone() {
             return Err(LinkError::Disconnected);
@@ -385,6 +387,7 @@ impl FrameSender for Link {
         Ok(self.tx.reserve()?)
     }
 
+    #[inline]
     fn flush(&mut self) -> Result<(), LinkError> {
         use ringlink_core::Notifier;
         self.wake
