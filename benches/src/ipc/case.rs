@@ -11,6 +11,7 @@
 
 use super::Mechanism;
 use super::fixed_rate::{self, Paced};
+use super::placement;
 use super::transport::{self, Transport};
 use crate::syscalls::SyscallCounter;
 use hdrhistogram::Histogram;
@@ -97,6 +98,7 @@ pub(super) fn run_case(
     let exe = std::env::current_exe().map_err(|e| format!("locating the harness binary: {e}"))?;
     let mut command = Command::new(exe);
     command.args([CHILD_FLAG, mechanism.key(), &size.to_string(), &mode.key()]);
+    let _split = placement::split(&mut command);
     let (mut endpoint, mut child) = transport::spawn(mechanism, size, &mut command)?;
     drop(command); // closes our copies of the child's descriptors
     let pid = child.id() as i32;

@@ -15,6 +15,7 @@ mod case;
 pub mod fixed_rate;
 mod iceoryx;
 mod kernel;
+mod placement;
 pub mod shm_ring;
 pub mod table;
 
