@@ -87,7 +87,7 @@ const RECEIVE_BATCH: usize = 16;
 /// its own, so many are in flight (as in `nfq_accept`).
 const RX_FRAMES: u32 = 64;
 /// Datagrams per `send` of the sender (kernels since 4.18 take 64).
-const SEND_BATCH: usize = 32;
+pub const SEND_BATCH: usize = 32;
 /// Writes a request with a sequence number into a buffer; its length.
 type Build = fn(&mut [u8], u32) -> Result<usize, Full>;
 /// The setup requests of a consumer, all acknowledged: bind the queue and
