@@ -4,7 +4,7 @@
 //! routes parsed as the link's are) and `ip -j route show`. Needs root.
 
 use crate::netns::Netns;
-use crate::stats::median;
+use crate::stats::{median, round_order};
 use ringlink_netlink::link::MODE_VAR;
 use ringlink_netlink::message::Messages;
 use ringlink_netlink::request::exchange;
@@ -196,9 +196,8 @@ pub fn route_dump(
             "netlink: dump {run}/{dumps}: dumping {routes} routes {} ways",
             ways + 1
         ));
-        // The order of the ring's modes and the plain loop rotates.
-        for k in 0..ways {
-            let i = (run + k) % ways;
+        // The ring's modes and the plain loop take turns in a changing order.
+        for i in round_order(run, ways) {
             let t = Instant::now();
             match modes.runs.get(i) {
                 Some(&mode) => {

@@ -47,7 +47,7 @@
 
 use crate::netlink::{Modes, modes, paired};
 use crate::netns::Netns;
-use crate::stats::median;
+use crate::stats::{median, round_order};
 use crate::syscalls::SyscallCounter;
 use ringlink_core::{FrameReceiver, FrameSender};
 use ringlink_netlink::message::{Full, Messages};
@@ -193,7 +193,7 @@ pub fn missing_tool() -> Option<String> {
 }
 
 /// Sets up the namespace and its rules, then measures each way for
-/// `packets` packets, `runs` times (the order rotating between runs), and
+/// `packets` packets, `runs` times (in a changing order, [`round_order`]), and
 /// once more counting system calls; `progress` gets a line per run.
 pub fn compare(
     packets: u64,
@@ -234,8 +234,7 @@ pub fn compare(
     let mut samples: Vec<Vec<Sample>> = ways.iter().map(|_| Vec::new()).collect();
     for run in 0..runs {
         let mut line = format!("nfqueue: run {}/{runs}:", run + 1);
-        for k in 0..ways.len() {
-            let i = (run + k) % ways.len();
+        for i in round_order(run, ways.len()) {
             let sample = ns
                 .inside(|| measure(ways[i], packets, false))
                 .map_err(|e| format!("{}: {e}", ways[i].name()))?;
