@@ -94,7 +94,11 @@ pub fn exchange(
     let mut refused = None;
     let mut hand = |msg: &Msg<'_>| {
         if refused.is_none() {
-            refused = each(msg).err();
+            // Only a refusal is stored: moving `each`'s whole result into
+            // `refused` would copy an error's bytes for every message.
+            if let Err(e) = each(msg) {
+                refused = Some(e);
+            }
         }
     };
     loop {
