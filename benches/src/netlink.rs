@@ -30,6 +30,8 @@ pub struct DumpFigures {
     pub dumps: usize,
     /// The cache-line ping-pong probe before the case, in nanoseconds.
     pub probe_ns: f64,
+    /// The system-call probe before the case, in nanoseconds.
+    pub syscall_ns: f64,
     /// The ringlink link in each mode it runs in here, the default first.
     pub links: Vec<LinkDump>,
     /// The modes, as probed.
@@ -180,8 +182,9 @@ pub fn route_dump(
     }
     let ns = Netns::create("ringlink-bench", &setup)?;
     let probe_ns = crate::probe::cache_line_rtt_ns();
+    let syscall_ns = crate::probe::syscall_ns();
     progress(&format!(
-        "netlink: route dump: cache-line ping-pong probe {probe_ns:.0} ns"
+        "netlink: route dump: cache-line ping-pong probe {probe_ns:.0} ns, a system call {syscall_ns:.0} ns"
     ));
     let modes = ns.inside(|| modes(NETLINK_ROUTE))?;
     let mut ours: Vec<Vec<f64>> = modes.runs.iter().map(|_| Vec::new()).collect();
@@ -238,6 +241,7 @@ pub fn route_dump(
         routes: total,
         dumps,
         probe_ns,
+        syscall_ns,
         links,
         modes,
         plain: median(&plain[0]),

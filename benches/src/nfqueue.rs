@@ -166,6 +166,8 @@ pub struct NfqFigures {
     pub packets: u64,
     /// The cache-line ping-pong probe before the case, in nanoseconds.
     pub probe_ns: f64,
+    /// The system-call probe before the case, in nanoseconds.
+    pub syscall_ns: f64,
     /// Runs of each way.
     pub runs: usize,
     /// The ways: the ringlink link in each mode it runs in here (the
@@ -202,8 +204,9 @@ pub fn compare(
 ) -> Result<NfqFigures, String> {
     let ns = Netns::create("ringlink-nfq-bench", "link set lo up\n")?;
     let probe_ns = crate::probe::cache_line_rtt_ns();
+    let syscall_ns = crate::probe::syscall_ns();
     progress(&format!(
-        "nfqueue: cache-line ping-pong probe {probe_ns:.0} ns"
+        "nfqueue: cache-line ping-pong probe {probe_ns:.0} ns, a system call {syscall_ns:.0} ns"
     ));
     let rules = [
         format!("OUTPUT -o lo -p udp --dport {PORT} -j NFQUEUE --queue-num {QUEUE}"),
@@ -310,6 +313,7 @@ pub fn compare(
     Ok(NfqFigures {
         packets,
         probe_ns,
+        syscall_ns,
         runs,
         ways: figures,
         modes,

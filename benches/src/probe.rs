@@ -1,8 +1,14 @@
-//! The cache-line ping-pong probe: two threads bounce one cache line and
-//! the median round trip says how far apart the host placed its vCPUs right
-//! now (about 80 ns when they are close, several times that when the host
-//! has moved them). Run before each case and recorded with it, so a figure
-//! is only ever compared with baselines measured under the same placement.
+//! The host probes, run before each case and recorded with it:
+//!
+//! - the cache-line ping-pong probe: two threads bounce one cache line and
+//!   the median round trip says how far apart the host placed its vCPUs
+//!   right now (about 80 ns when they are close, several times that when
+//!   the host has moved them), so a figure is only ever compared with
+//!   baselines measured under the same placement;
+//! - the system-call probe: what one system call costs on this host right
+//!   now. The netlink goals compare ways that make fewer system calls
+//!   with ways that make more, so their ratios shrink on a host where
+//!   system calls are cheap (e.g. one without speculation mitigations).
 
 use crossbeam_utils::CachePadded;
 use std::sync::Mutex;
@@ -165,6 +171,28 @@ fn echo(line: &AtomicU64) {
     }
 }
 
+/// System calls timed together (one sample of [`syscall_ns`]).
+const CALLS_PER_SAMPLE: u32 = 1000;
+/// Samples of [`syscall_ns`].
+const CALL_SAMPLES: usize = 31;
+
+/// Median cost, in nanoseconds, of one `getppid` system call (which does
+/// next to nothing in the kernel, so it measures entering and leaving
+/// it), over [`CALL_SAMPLES`] samples of [`CALLS_PER_SAMPLE`] calls: a
+/// few milliseconds.
+pub fn syscall_ns() -> f64 {
+    let samples: Vec<f64> = (0..CALL_SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..CALLS_PER_SAMPLE {
+                std::hint::black_box(rustix::process::getppid());
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(CALLS_PER_SAMPLE)
+        })
+        .collect();
+    crate::stats::median(&samples)
+}
+
 #[cfg(test)]
 mod tests {
     use super::judge;
@@ -189,6 +217,14 @@ mod tests {
         }
         assert_eq!(judge(&mut probes, 90.0), Some(true));
         assert_eq!(judge(&mut probes, 400.0), Some(false));
+    }
+
+    #[test]
+    fn syscall_probe_times_real_calls() {
+        // A system call takes tens of nanoseconds at the very least; a
+        // loop the compiler had dropped would time at under one.
+        let ns = super::syscall_ns();
+        assert!(ns > 10.0 && ns < 1e6, "{ns}");
     }
 
     #[test]
