@@ -399,7 +399,8 @@ impl<M: Memory> Consumer<M> {
     /// frames at once (empty ones, i.e. aborted reservations, included:
     /// their payloads are empty), e.g. to hand them to one `sendmsg` as an
     /// iovec each;
-    /// dropping the batch releases them all. Stops early at anything else
+    /// dropping the batch releases them all ([`Batch::release_first`] keeps
+    /// the rest). Stops early at anything else
     /// (nothing yet, COPY, deferred frames, corruption: [`Consumer::next`]
     /// deals with those).
     pub fn batch(&mut self, max: usize) -> Batch<'_, M> {
@@ -560,6 +561,15 @@ impl<M: Memory> Batch<'_, M> {
         self.count == 0
     }
 
+    /// Releases only the first `n` frames (all of them if there are fewer)
+    /// and leaves the rest in the ring as they are, to be taken again by
+    /// the next [`Consumer::batch`] or [`Consumer::next`] (e.g. when
+    /// sending them on failed and will be retried).
+    pub fn release_first(mut self, n: usize) {
+        // Drop gives back the first `count` frames, in order.
+        self.count = self.count.min(n);
+    }
+
     /// The payloads, in ring order.
     pub fn payloads(&self) -> impl Iterator<Item = &[u8]> {
         self.frames[..self.count].iter().filter_map(|(frame, len)| {
@@ -713,6 +723,15 @@ impl<M: Memory> ReadGuard<'_, M> {
 
     /// Releases the frame (UNUSED); the same as dropping the guard.
     pub fn release(self) {}
+
+    /// Leaves the frame in the ring as it is, unread: the consumer stays on
+    /// it and the next [`Consumer::next`] returns it again (e.g. when
+    /// passing the message on failed and will be retried).
+    pub fn put_back(self) {
+        // Nothing moved: no release, and the consumer's position is still
+        // this frame's.
+        std::mem::forget(self);
+    }
 }
 
 impl<M: Memory> Drop for ReadGuard<'_, M> {

@@ -1,7 +1,8 @@
 //! Property test: random sequences of reserve/commit/abort/next/defer/
-//! release against a model queue. Every committed message is delivered
-//! once, in commit order, with its bytes; deferred frames keep their bytes;
-//! no frame leaks.
+//! release, put back and batches released in part, against a model queue.
+//! Every committed message is delivered once, in commit order, with its
+//! bytes (a message put back or left in a batch comes again, not twice);
+//! deferred frames keep their bytes; no frame leaks.
 
 mod common;
 
@@ -28,8 +29,11 @@ enum Op {
     Defer,
     /// Release the held handle at this index (modulo the count).
     Release(usize),
-    /// Take up to this many frames as a batch.
-    Batch(usize),
+    /// Take the next message and put it back (it comes again next).
+    PutBack,
+    /// Take up to this many frames as a batch, then release only the
+    /// first so many of them (the rest come again).
+    Batch(usize, usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -41,7 +45,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::RecvShort),
         2 => Just(Op::Defer),
         2 => any::<usize>().prop_map(Op::Release),
-        1 => (0usize..8).prop_map(Op::Batch),
+        1 => Just(Op::PutBack),
+        1 => (0usize..8, prop_oneof![0usize..8, Just(usize::MAX)])
+            .prop_map(|(max, release)| Op::Batch(max, release)),
     ]
 }
 
@@ -85,6 +91,15 @@ fn next_message(model: &mut VecDeque<Option<Vec<u8>>>) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// The next message the model expects, past aborted frames (which
+/// `next` steps over), left in the model.
+fn peek_message(model: &mut VecDeque<Option<Vec<u8>>>) -> Option<Vec<u8>> {
+    while model.front().is_some_and(Option::is_none) {
+        model.pop_front();
+    }
+    model.front().cloned().flatten()
 }
 
 proptest! {
@@ -142,14 +157,24 @@ proptest! {
                         None => prop_assert_eq!(next_message(&mut model), None, "a message is missing"),
                     }
                 }
-                Op::Batch(max) => {
+                Op::PutBack => match rig.rx.next().unwrap() {
+                    Some(frame) => {
+                        prop_assert_eq!(Some(frame.payload().to_vec()), peek_message(&mut model));
+                        frame.put_back();
+                    }
+                    None => prop_assert_eq!(peek_message(&mut model), None, "a message is missing"),
+                },
+                Op::Batch(max, release) => {
                     let batch = rig.rx.batch(max);
                     prop_assert!(batch.len() <= max);
-                    for payload in batch.payloads() {
+                    for (payload, expected) in batch.payloads().zip(&model) {
                         // A batch hands out aborted frames as empty payloads.
-                        let expected = model.pop_front().expect("a committed frame");
                         prop_assert_eq!(payload, expected.as_deref().unwrap_or(&[]));
                     }
+                    prop_assert!(batch.len() <= model.len(), "more frames than committed");
+                    let released = batch.len().min(release);
+                    batch.release_first(release);
+                    model.drain(..released);
                 }
                 Op::Release(i) => {
                     if !held.is_empty() {

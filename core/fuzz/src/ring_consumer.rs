@@ -69,7 +69,8 @@ pub fn run(data: &[u8]) {
     while !ops.is_empty() {
         let op = ops.u8();
         match op % 12 {
-            // Take the next message, look at it, then release or defer it.
+            // Take the next message, look at it, then release, defer or
+            // put it back.
             0 | 1 => {
                 if let Ok(Some(guard)) = consumer.next() {
                     assert!(guard.index() < frame_nr, "index past the ring");
@@ -78,7 +79,9 @@ pub fn run(data: &[u8]) {
                     checksum = touch(checksum, payload);
                     let meta = guard.meta();
                     checksum ^= u64::from(meta.pid) ^ u64::from(guard.copy_len());
-                    if op & 0x10 != 0 {
+                    if op & 0x20 != 0 {
+                        guard.put_back();
+                    } else if op & 0x10 != 0 {
                         match guard.defer() {
                             Ok(handle) => held.push(handle),
                             Err(guard) => guard.release(),
@@ -97,6 +100,10 @@ pub fn run(data: &[u8]) {
                 for payload in batch.payloads() {
                     assert!(payload.len() <= capacity, "batch payload past the frame");
                     checksum = touch(checksum, payload);
+                }
+                // Sometimes only the first frames go; the rest stay.
+                if op & 0x40 != 0 {
+                    batch.release_first(usize::from(op >> 4) % 3);
                 }
             }
             // Release a held deferred frame, any of them.
