@@ -363,7 +363,8 @@ impl FrameSender for NetlinkLink {
     /// Sends every committed frame, in order: in mapped mode the kernel
     /// sends its transmit ring when kicked (one `sendto`); else one
     /// `sendmsg` with an iovec per frame, split only where the socket's
-    /// send buffer would be exceeded.
+    /// send buffer would be exceeded. On an error nothing is lost: the
+    /// frames not sent stay committed, and the next flush sends them.
     fn flush(&mut self) -> Result<(), LinkError> {
         match &mut self.feed {
             Feed::Mapped(feed) => feed.flush(&self.socket, &self.tx),

@@ -124,8 +124,10 @@ impl LocalFeed {
     /// not a multiple of 4 is padded, so the next frame's message starts
     /// where the kernel looks for it. A frame committed as COPY has no
     /// bytes here to send: it is dropped and reported, after the frames
-    /// around it are sent. A failed `sendmsg` gives up the frames of its
-    /// batch (at most [`ringlink_core::BATCH_MAX`]) and is returned.
+    /// around it are sent. A failed `sendmsg` loses nothing: it is
+    /// returned, the frames sent before it are released, and its frames
+    /// and all after them stay committed, to go with the next flush (the
+    /// kernel takes a datagram whole or not at all).
     pub(crate) fn flush(&mut self, socket: &NetlinkSocket) -> Result<(), LinkError> {
         let limit = socket.max_datagram();
         let mut copies = 0;
@@ -137,40 +139,79 @@ impl LocalFeed {
                 match self.drain.next()? {
                     None => return copy_refused(copies),
                     Some(frame) if frame.is_copy() => copies += 1,
-                    Some(frame) => send(socket, &[IoSlice::new(frame.payload())])?,
+                    Some(frame) => {
+                        if let Err(e) = send(socket, &[IoSlice::new(frame.payload())]) {
+                            frame.put_back();
+                            return Err(e);
+                        }
+                    }
                 }
                 continue;
             }
-            let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(batch.len());
-            let mut size = 0;
-            for payload in batch.payloads().filter(|p| !p.is_empty()) {
-                let pad = &PAD[..crate::attr::align(payload.len()) - payload.len()];
-                if size + payload.len() + pad.len() > limit && !iov.is_empty() {
-                    send(socket, &iov)?;
-                    iov.clear();
-                    size = 0;
+            let datagrams = datagrams(batch.payloads(), limit);
+            let mut sent = 0;
+            let mut failed = None;
+            for (iov, frames) in &datagrams {
+                if let Err(e) = send(socket, iov) {
+                    failed = Some(e);
+                    break;
                 }
-                size += payload.len() + pad.len();
-                iov.push(IoSlice::new(payload));
-                if !pad.is_empty() {
-                    iov.push(IoSlice::new(pad));
-                }
+                sent += frames;
             }
-            if !iov.is_empty() {
-                send(socket, &iov)?;
+            drop(datagrams);
+            if let Some(e) = failed {
+                batch.release_first(sent);
+                return Err(e);
             }
         }
     }
 }
 
+/// Splits a batch's payloads into datagrams of at most `limit` bytes
+/// (unless one payload alone is larger): each as its iovecs, every
+/// payload padded to netlink's 4-byte alignment, and how many frames it
+/// carries (an empty frame, an aborted reservation, rides along).
+fn datagrams<'a>(
+    payloads: impl Iterator<Item = &'a [u8]>,
+    limit: usize,
+) -> Vec<(Vec<IoSlice<'a>>, usize)> {
+    let mut datagrams = Vec::new();
+    let (mut iov, mut frames, mut size) = (Vec::new(), 0, 0);
+    for payload in payloads {
+        let padded = crate::attr::align(payload.len());
+        if size + padded > limit && !iov.is_empty() {
+            datagrams.push((std::mem::take(&mut iov), frames));
+            (frames, size) = (0, 0);
+        }
+        frames += 1;
+        if !payload.is_empty() {
+            size += padded;
+            iov.push(IoSlice::new(payload));
+            let pad = &PAD[..padded - payload.len()];
+            if !pad.is_empty() {
+                iov.push(IoSlice::new(pad));
+            }
+        }
+    }
+    datagrams.push((iov, frames));
+    datagrams
+}
+
 /// Zeros to pad a frame to netlink's 4-byte alignment.
 const PAD: [u8; 3] = [0; 3];
 
-/// One `sendmsg` of `iov` to the kernel.
+/// One `sendmsg` of `iov` to the kernel (none if `iov` is empty).
 fn send(socket: &NetlinkSocket, iov: &[IoSlice<'_>]) -> Result<(), LinkError> {
-    socket
-        .send_vectored(iov)
-        .map_err(|e| LinkError::io("sending to the kernel", e))
+    if iov.is_empty() {
+        return Ok(());
+    }
+    socket.send_vectored(iov).map_err(|e| {
+        LinkError::io(
+            "sending to the kernel (the frames not sent stay committed: flush again to \
+             send them)",
+            e,
+        )
+    })
 }
 
 /// The error for `copies` transmit frames committed as COPY (none: `Ok`).

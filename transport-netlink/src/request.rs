@@ -74,7 +74,9 @@ pub enum RequestError {
 /// next request; the refusal is the result. Messages of other sequence numbers that arrive
 /// meanwhile (the notifications of a link that joined multicast groups,
 /// e.g. a monitor resyncing after an overrun) are handed to `each` too, in
-/// order, so none is lost: tell them apart by `msg.seq`.
+/// order, so none is lost: tell them apart by `msg.seq`. If the request
+/// cannot be sent, the error is returned and the request stays committed
+/// in the transmit ring, to go with the next flush.
 pub fn exchange(
     link: &mut NetlinkLink,
     seq: u32,

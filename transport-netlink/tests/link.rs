@@ -206,6 +206,42 @@ fn a_frame_committed_as_copy_is_refused_and_the_others_are_sent() {
     }
 }
 
+/// A `sendmsg` the kernel refuses loses nothing: `NETLINK_USERSOCK` has
+/// no kernel socket, so a send to the kernel fails (`ECONNREFUSED`); the
+/// committed frames stay committed (the ring stays full) and every flush
+/// tries them again.
+#[test]
+fn a_refused_flush_keeps_every_frame_committed() {
+    const NETLINK_USERSOCK: i32 = 2;
+    for mode in [Mode::Uring, Mode::Copy] {
+        let options = NetlinkOptions {
+            protocol: NETLINK_USERSOCK,
+            mode: Some(mode),
+            tx_frames: 4,
+            ..NetlinkOptions::default()
+        };
+        let mut link = NetlinkLink::open(&options).unwrap();
+        for seq in 0..link.frame_count() {
+            assert!(
+                link.try_send(&noop(seq, 0)).unwrap(),
+                "{mode:?}: frame {seq}"
+            );
+        }
+        for attempt in 1..=2 {
+            let err = link.flush().unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("stay committed"), "{mode:?}: {text}");
+            let source = std::error::Error::source(&err).map(|s| s.to_string());
+            let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED).to_string();
+            assert_eq!(source, Some(refused), "{mode:?}");
+            assert!(
+                link.reserve().unwrap().is_none(),
+                "{mode:?}, attempt {attempt}: every frame is still committed"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_pollable_fd_wakes_a_sleeper_when_a_datagram_arrives() {
     if !may_send_to_ports() {
