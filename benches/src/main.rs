@@ -17,7 +17,7 @@
 
 use ringlink_benches::inproc::{self, MESSAGE};
 use ringlink_benches::ipc;
-use ringlink_benches::probe::cache_line_rtt_ns;
+use ringlink_benches::probe::{cache_line_rtt_ns, shown};
 use ringlink_benches::report::{InprocFigures, IpcReport, Report, RunOptions};
 use ringlink_benches::stats::median;
 use std::path::PathBuf;
@@ -150,10 +150,11 @@ fn run(options: &Options) -> Result<(), String> {
 fn in_process(options: &Options) -> InprocFigures {
     let probe_ns = cache_line_rtt_ns();
     println!(
-        "In process: two threads, {MESSAGE}-byte messages, {} frames, {} messages x {} runs each (cache-line probe {probe_ns:.0} ns)",
+        "In process: two threads, {MESSAGE}-byte messages, {} frames, {} messages x {} runs each (cache-line probe {})",
         inproc::FRAMES,
         options.messages,
-        options.runs
+        options.runs,
+        shown(probe_ns)
     );
     let (mut core, mut minimal) = (Vec::new(), Vec::new());
     for run in 1..=options.runs {

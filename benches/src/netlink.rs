@@ -184,7 +184,8 @@ pub fn route_dump(
     let probe_ns = crate::probe::cache_line_rtt_ns();
     let syscall_ns = crate::probe::syscall_ns();
     progress(&format!(
-        "netlink: route dump: cache-line ping-pong probe {probe_ns:.0} ns, a system call {syscall_ns:.0} ns"
+        "netlink: route dump: cache-line ping-pong probe {}, a system call {syscall_ns:.0} ns",
+        crate::probe::shown(probe_ns)
     ));
     let modes = ns.inside(|| modes(NETLINK_ROUTE))?;
     let mut ours: Vec<Vec<f64>> = modes.runs.iter().map(|_| Vec::new()).collect();

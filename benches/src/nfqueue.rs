@@ -206,7 +206,8 @@ pub fn compare(
     let probe_ns = crate::probe::cache_line_rtt_ns();
     let syscall_ns = crate::probe::syscall_ns();
     progress(&format!(
-        "nfqueue: cache-line ping-pong probe {probe_ns:.0} ns, a system call {syscall_ns:.0} ns"
+        "nfqueue: cache-line ping-pong probe {}, a system call {syscall_ns:.0} ns",
+        crate::probe::shown(probe_ns)
     ));
     let rules = [
         format!("OUTPUT -o lo -p udp --dport {PORT} -j NFQUEUE --queue-num {QUEUE}"),

@@ -90,6 +90,21 @@ fn judge(probes: &mut Vec<f64>, ns: f64) -> Option<bool> {
     (probes.len() >= CALIBRATION).then(|| ns <= (SETTLED_WITHIN * near).max(SETTLED_FLOOR_NS))
 }
 
+/// A round trip past this, in nanoseconds, means the echoing thread
+/// hardly ran (the host had taken its vCPU away), not a far placement.
+const HARDLY_RAN_NS: f64 = 1e6;
+
+/// A cache-line probe as reports print it: "119 ns", or, when the other
+/// thread hardly ran, the time in milliseconds and why it is no
+/// placement figure.
+pub fn shown(ns: f64) -> String {
+    if ns < HARDLY_RAN_NS {
+        format!("{ns:.0} ns")
+    } else {
+        format!("{:.1} ms: the other vCPU hardly ran", ns / 1e6)
+    }
+}
+
 /// Round trips timed together (one sample).
 const PER_SAMPLE: u32 = 50;
 /// Samples at most.
@@ -217,6 +232,15 @@ mod tests {
         }
         assert_eq!(judge(&mut probes, 90.0), Some(true));
         assert_eq!(judge(&mut probes, 400.0), Some(false));
+    }
+
+    #[test]
+    fn a_probe_whose_other_thread_hardly_ran_says_so() {
+        assert_eq!(super::shown(119.4), "119 ns");
+        assert_eq!(
+            super::shown(6_737_722.0),
+            "6.7 ms: the other vCPU hardly ran"
+        );
     }
 
     #[test]
