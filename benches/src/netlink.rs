@@ -28,10 +28,9 @@ pub struct DumpFigures {
     pub routes: usize,
     /// Dumps of each way.
     pub dumps: usize,
-    /// The cache-line ping-pong probe before the case, in nanoseconds.
-    pub probe_ns: f64,
-    /// The system-call probe before the case, in nanoseconds.
-    pub syscall_ns: f64,
+    /// The probes before the case.
+    #[serde(flatten)]
+    pub host: crate::probe::Host,
     /// The ringlink link in each mode it runs in here, the default first.
     pub links: Vec<LinkDump>,
     /// The modes, as probed.
@@ -181,12 +180,8 @@ pub fn route_dump(
         );
     }
     let ns = Netns::create("ringlink-bench", &setup)?;
-    let probe_ns = crate::probe::cache_line_rtt_ns();
-    let syscall_ns = crate::probe::syscall_ns();
-    progress(&format!(
-        "netlink: route dump: cache-line ping-pong probe {}, a system call {syscall_ns:.0} ns",
-        crate::probe::shown(probe_ns)
-    ));
+    let host = crate::probe::Host::probe();
+    progress(&format!("netlink: route dump: {host}"));
     let modes = ns.inside(|| modes(NETLINK_ROUTE))?;
     let mut ours: Vec<Vec<f64>> = modes.runs.iter().map(|_| Vec::new()).collect();
     // The plain loop walking, then parsing.
@@ -241,8 +236,7 @@ pub fn route_dump(
     Ok(DumpFigures {
         routes: total,
         dumps,
-        probe_ns,
-        syscall_ns,
+        host,
         links,
         modes,
         plain: median(&plain[0]),

@@ -5,7 +5,6 @@
 
 use crate::netlink::{self, DumpFigures, Modes};
 use crate::nfqueue::{self, NfqFigures, Way};
-use crate::probe;
 use serde::Serialize;
 
 /// What the netlink part measured, for the JSON report.
@@ -52,11 +51,8 @@ pub fn run(quick: bool, runs: usize) -> Result<Option<NetlinkFigures>, String> {
 /// Prints the route dump table, the goals and the modes.
 fn print_dump(f: &DumpFigures) {
     println!(
-        "Netlink route dump, {} IPv4 routes in a private namespace (medians of {} dumps of each way; cache-line probe {}; a system call {:.0} ns):",
-        f.routes,
-        f.dumps,
-        probe::shown(f.probe_ns),
-        f.syscall_ns
+        "Netlink route dump, {} IPv4 routes in a private namespace (medians of {} dumps of each way; {}):",
+        f.routes, f.dumps, f.host
     );
     println!();
     println!(
@@ -100,13 +96,12 @@ fn print_dump(f: &DumpFigures) {
 /// Prints the nfqueue table, the goals and the modes.
 fn print_nfqueue(f: &NfqFigures) {
     println!(
-        "Nfqueue, {} UDP packets of {} B per consumer through an iptables-legacy NFQUEUE rule on lo in a private namespace, batch verdicts every {} packets or when drained (medians of {} runs; cache-line probe {}; a system call {:.0} ns):",
+        "Nfqueue, {} UDP packets of {} B per consumer through an iptables-legacy NFQUEUE rule on lo in a private namespace, batch verdicts every {} packets or when drained (medians of {} runs; {}):",
         f.packets,
         nfqueue::PACKET,
         nfqueue::BATCH,
         f.runs,
-        probe::shown(f.probe_ns),
-        f.syscall_ns
+        f.host
     );
     println!();
     println!(

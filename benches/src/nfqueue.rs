@@ -164,10 +164,9 @@ pub struct WayFigures {
 pub struct NfqFigures {
     /// Packets per consumer and run.
     pub packets: u64,
-    /// The cache-line ping-pong probe before the case, in nanoseconds.
-    pub probe_ns: f64,
-    /// The system-call probe before the case, in nanoseconds.
-    pub syscall_ns: f64,
+    /// The probes before the case.
+    #[serde(flatten)]
+    pub host: crate::probe::Host,
     /// Runs of each way.
     pub runs: usize,
     /// The ways: the ringlink link in each mode it runs in here (the
@@ -203,12 +202,8 @@ pub fn compare(
     progress: &mut dyn FnMut(&str),
 ) -> Result<NfqFigures, String> {
     let ns = Netns::create("ringlink-nfq-bench", "link set lo up\n")?;
-    let probe_ns = crate::probe::cache_line_rtt_ns();
-    let syscall_ns = crate::probe::syscall_ns();
-    progress(&format!(
-        "nfqueue: cache-line ping-pong probe {}, a system call {syscall_ns:.0} ns",
-        crate::probe::shown(probe_ns)
-    ));
+    let host = crate::probe::Host::probe();
+    progress(&format!("nfqueue: {host}"));
     let rules = [
         format!("OUTPUT -o lo -p udp --dport {PORT} -j NFQUEUE --queue-num {QUEUE}"),
         format!("INPUT -p udp --dport {PORT} -j DROP"),
@@ -313,8 +308,7 @@ pub fn compare(
         .collect();
     Ok(NfqFigures {
         packets,
-        probe_ns,
-        syscall_ns,
+        host,
         runs,
         ways: figures,
         modes,

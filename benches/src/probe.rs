@@ -11,6 +11,7 @@
 //!   system calls are cheap (e.g. one without speculation mitigations).
 
 use crossbeam_utils::CachePadded;
+use serde::Serialize;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
@@ -206,6 +207,33 @@ pub fn syscall_ns() -> f64 {
         })
         .collect();
     crate::stats::median(&samples)
+}
+
+/// Both probes, taken together before a netlink case.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Host {
+    /// The cache-line ping-pong probe, in nanoseconds.
+    pub probe_ns: f64,
+    /// The system-call probe, in nanoseconds.
+    pub syscall_ns: f64,
+}
+
+impl Host {
+    /// Takes both probes.
+    pub fn probe() -> Host {
+        Host {
+            probe_ns: cache_line_rtt_ns(),
+            syscall_ns: syscall_ns(),
+        }
+    }
+}
+
+impl std::fmt::Display for Host {
+    /// "cache-line probe 119 ns; a system call 72 ns".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (probe, calls) = (shown(self.probe_ns), self.syscall_ns);
+        write!(f, "cache-line probe {probe}; a system call {calls:.0} ns")
+    }
 }
 
 #[cfg(test)]
